@@ -1,0 +1,12 @@
+//! Pure domain types and rules: identifiers, GS1 syntaxes, lookups, warranty. No I/O here.
+
+pub mod digital_link;
+pub mod gs1;
+pub mod gtin;
+pub mod lookup;
+pub mod serial;
+pub mod serial_format;
+pub mod warranty;
+
+pub use gtin::Gtin;
+pub use serial::SerialNumber;

@@ -1,0 +1,256 @@
+//! The warranty engine: when a unit's warranty starts and ends, and what that means today.
+//!
+//! Dates are calendar dates. The warranty covers `start ..= ends_on`, where `ends_on` is the day
+//! before `start + term months` (month arithmetic clamps to the month's end, so a warranty that
+//! starts on 31 January with a one-month term ends on 27 or 28 February).
+
+use chrono::{Days, Months, NaiveDate};
+
+/// Which date starts the clock, per product model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartRule {
+    /// The sale date, else the owner's registered purchase date, else manufacture + grace.
+    Sale,
+    /// Always the manufacture date (no grace).
+    Manufacture,
+}
+
+impl StartRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartRule::Sale => "sale",
+            StartRule::Manufacture => "manufacture",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sale" => Some(StartRule::Sale),
+            "manufacture" => Some(StartRule::Manufacture),
+            _ => None,
+        }
+    }
+
+    pub fn describe(self, grace_days: i32) -> String {
+        match self {
+            StartRule::Sale => format!(
+                "from the date of sale (or the purchase date you register); if neither is known, from {grace_days} days after manufacture"
+            ),
+            StartRule::Manufacture => "from the date of manufacture".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarrantyTerms {
+    pub months: u32,
+    pub start_rule: StartRule,
+    pub grace_days: u32,
+}
+
+/// The dates known about one unit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnitDates {
+    pub sold_on: Option<NaiveDate>,
+    pub purchased_on: Option<NaiveDate>,
+    pub manufactured_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarrantyStatus {
+    Active {
+        started_on: NaiveDate,
+        ends_on: NaiveDate,
+    },
+    Expired {
+        started_on: NaiveDate,
+        ended_on: NaiveDate,
+    },
+    NotStarted {
+        starts_on: NaiveDate,
+        ends_on: NaiveDate,
+    },
+    /// No date is known to start the warranty from.
+    Unknown,
+}
+
+impl WarrantyStatus {
+    /// The JSON/API name of the status.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WarrantyStatus::Active { .. } => "active",
+            WarrantyStatus::Expired { .. } => "expired",
+            WarrantyStatus::NotStarted { .. } => "not_started",
+            WarrantyStatus::Unknown => "unknown",
+        }
+    }
+
+    pub fn ends_on(&self) -> Option<NaiveDate> {
+        match *self {
+            WarrantyStatus::Active { ends_on, .. } | WarrantyStatus::NotStarted { ends_on, .. } => {
+                Some(ends_on)
+            }
+            WarrantyStatus::Expired { ended_on, .. } => Some(ended_on),
+            WarrantyStatus::Unknown => None,
+        }
+    }
+}
+
+/// The last day covered by a term of `months` starting on `start`.
+pub fn end_date(start: NaiveDate, months: u32) -> Option<NaiveDate> {
+    start.checked_add_months(Months::new(months))?.pred_opt()
+}
+
+impl WarrantyTerms {
+    pub fn start_date(&self, dates: &UnitDates) -> Option<NaiveDate> {
+        let from_manufacture = |grace: u32| {
+            dates
+                .manufactured_on
+                .and_then(|m| m.checked_add_days(Days::new(grace.into())))
+        };
+        match self.start_rule {
+            StartRule::Sale => dates
+                .sold_on
+                .or(dates.purchased_on)
+                .or_else(|| from_manufacture(self.grace_days)),
+            StartRule::Manufacture => from_manufacture(0),
+        }
+    }
+
+    pub fn status(&self, dates: &UnitDates, today: NaiveDate) -> WarrantyStatus {
+        let Some(start) = self.start_date(dates) else {
+            return WarrantyStatus::Unknown;
+        };
+        let Some(end) = end_date(start, self.months) else {
+            return WarrantyStatus::Unknown;
+        };
+        if today < start {
+            WarrantyStatus::NotStarted {
+                starts_on: start,
+                ends_on: end,
+            }
+        } else if today <= end {
+            WarrantyStatus::Active {
+                started_on: start,
+                ends_on: end,
+            }
+        } else {
+            WarrantyStatus::Expired {
+                started_on: start,
+                ended_on: end,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    const SALE_24: WarrantyTerms = WarrantyTerms {
+        months: 24,
+        start_rule: StartRule::Sale,
+        grace_days: 90,
+    };
+
+    #[test]
+    fn start_rule_prefers_sale_then_purchase_then_manufacture_plus_grace() {
+        let all = UnitDates {
+            sold_on: Some(d(2025, 3, 1)),
+            purchased_on: Some(d(2025, 4, 1)),
+            manufactured_on: Some(d(2025, 1, 1)),
+        };
+        assert_eq!(SALE_24.start_date(&all), Some(d(2025, 3, 1)));
+        assert_eq!(
+            SALE_24.start_date(&UnitDates {
+                sold_on: None,
+                ..all
+            }),
+            Some(d(2025, 4, 1))
+        );
+        assert_eq!(
+            SALE_24.start_date(&UnitDates {
+                manufactured_on: Some(d(2025, 1, 1)),
+                ..Default::default()
+            }),
+            Some(d(2025, 4, 1))
+        );
+        let mfg = WarrantyTerms {
+            start_rule: StartRule::Manufacture,
+            ..SALE_24
+        };
+        assert_eq!(mfg.start_date(&all), Some(d(2025, 1, 1)));
+        assert_eq!(SALE_24.start_date(&UnitDates::default()), None);
+    }
+
+    #[test]
+    fn status_boundaries() {
+        let dates = UnitDates {
+            sold_on: Some(d(2024, 1, 15)),
+            ..Default::default()
+        };
+        assert_eq!(
+            SALE_24.status(&dates, d(2024, 1, 14)),
+            WarrantyStatus::NotStarted {
+                starts_on: d(2024, 1, 15),
+                ends_on: d(2026, 1, 14)
+            }
+        );
+        assert_eq!(
+            SALE_24.status(&dates, d(2024, 1, 15)),
+            WarrantyStatus::Active {
+                started_on: d(2024, 1, 15),
+                ends_on: d(2026, 1, 14)
+            }
+        );
+        assert_eq!(
+            SALE_24.status(&dates, d(2026, 1, 14)),
+            WarrantyStatus::Active {
+                started_on: d(2024, 1, 15),
+                ends_on: d(2026, 1, 14)
+            }
+        );
+        assert_eq!(
+            SALE_24.status(&dates, d(2026, 1, 15)),
+            WarrantyStatus::Expired {
+                started_on: d(2024, 1, 15),
+                ended_on: d(2026, 1, 14)
+            }
+        );
+        assert_eq!(
+            SALE_24.status(&UnitDates::default(), d(2026, 1, 15)),
+            WarrantyStatus::Unknown
+        );
+    }
+
+    #[test]
+    fn month_ends_and_leap_days() {
+        assert_eq!(end_date(d(2025, 1, 31), 1), Some(d(2025, 2, 27)));
+        assert_eq!(end_date(d(2024, 1, 31), 1), Some(d(2024, 2, 28)));
+        assert_eq!(end_date(d(2024, 2, 29), 12), Some(d(2025, 2, 27)));
+        assert_eq!(end_date(d(2024, 2, 29), 48), Some(d(2028, 2, 28)));
+        assert_eq!(end_date(d(2025, 3, 1), 0), Some(d(2025, 2, 28)));
+    }
+
+    #[test]
+    fn every_start_day_of_four_years_gives_a_covered_period_of_the_right_length() {
+        // Exhaustive over 2024-2027 (one leap year) and terms 1..=36 months.
+        let mut day = d(2024, 1, 1);
+        while day < d(2028, 1, 1) {
+            for months in 1..=36u32 {
+                let end = end_date(day, months).unwrap();
+                assert!(end >= day, "{day} +{months}");
+                let next_start = day.checked_add_months(Months::new(months)).unwrap();
+                assert_eq!(end.succ_opt().unwrap(), next_start);
+                // Within 3 days of the same day-of-month, never more.
+                let len = (next_start - day).num_days();
+                assert!((28 * months as i64..=31 * months as i64).contains(&len));
+            }
+            day = day.succ_opt().unwrap();
+        }
+    }
+}
