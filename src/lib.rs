@@ -1,3 +1,10 @@
 //! Serial-tracked warranty and recall portal: library crate (the binary in `main.rs` is a thin CLI).
+//!
+//! `domain/` pure rules and types, `db/` PostgreSQL (schema, queries, embedded cluster),
+//! `web/` HTTP routes and pages, `cli` the command line.
 
+pub mod cli;
+pub mod config;
+pub mod db;
 pub mod domain;
+pub mod web;

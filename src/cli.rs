@@ -1,0 +1,204 @@
+//! The command line: `serve` (default), `migrate`, `seed-demo`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::db::embedded::{Cluster, ClusterOptions, DataDirLock};
+use crate::db::{self, seed};
+use crate::web::Application;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "recall-portal",
+    version,
+    about = "Serial-tracked warranty and recall portal"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum Command {
+    /// Run the web portal (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load the demo catalogue (skipped if it is already there) and exit.
+    SeedDemo,
+}
+
+/// The database the portal uses: an external server (`DATABASE_URL`) or its own cluster.
+pub struct Database {
+    pub url: String,
+    cluster: Option<Cluster>,
+    _lock: Option<DataDirLock>,
+}
+
+/// The name of the portal's database inside its own cluster.
+const EMBEDDED_DB: &str = "portal";
+
+impl Database {
+    pub fn open(config: &Config) -> Result<Self> {
+        if let Some(url) = &config.database_url {
+            return Ok(Database {
+                url: url.clone(),
+                cluster: None,
+                _lock: None,
+            });
+        }
+        let dir = &config.data_dir;
+        let lock = DataDirLock::acquire(dir)?;
+        let cluster = Cluster::start(ClusterOptions {
+            data_dir: dir.join("postgres"),
+            password_file: dir.join("postgres.password"),
+            log_file: dir.join("postgres.log"),
+            throwaway: false,
+        })?;
+        if cluster.initialised_now {
+            tracing::info!(dir = %cluster.data_dir().display(), "created a new PostgreSQL cluster");
+        }
+        let admin_url = cluster.url("postgres");
+        if !db::database_exists(&admin_url, EMBEDDED_DB)? {
+            db::execute_sync(&admin_url, &format!("CREATE DATABASE {EMBEDDED_DB}"))?;
+        }
+        tracing::info!(port = cluster.port(), "PostgreSQL is running");
+        Ok(Database {
+            url: cluster.url(EMBEDDED_DB),
+            cluster: Some(cluster),
+            _lock: Some(lock),
+        })
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    pub fn stop(&self) -> Result<()> {
+        if let Some(c) = &self.cluster {
+            c.stop()?;
+            tracing::info!("PostgreSQL stopped");
+        }
+        Ok(())
+    }
+}
+
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.config),
+        Command::Migrate => {
+            let db = Database::open(&cli.config)?;
+            let applied = db::run_migrations(&db.url)?;
+            println!("{} migration(s) applied", applied.len());
+            db.stop()
+        }
+        Command::SeedDemo => {
+            let db = Database::open(&cli.config)?;
+            db::run_migrations(&db.url)?;
+            let summary = runtime()?.block_on(seed_demo(&db.url))?;
+            if summary.created {
+                print_demo(&summary);
+            } else {
+                println!("The demo catalogue is already loaded.");
+            }
+            db.stop()
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn seed_demo(url: &str) -> Result<seed::SeedSummary> {
+    use diesel_async::AsyncConnection;
+    let mut conn = diesel_async::AsyncPgConnection::establish(url).await?;
+    seed::seed_demo(&mut conn, chrono::Utc::now().date_naive()).await
+}
+
+fn print_demo(summary: &seed::SeedSummary) {
+    println!(
+        "Demo catalogue loaded: {} units. Serials to try:",
+        summary.units
+    );
+    for (serial, what) in &summary.examples {
+        println!("  {serial:<48} {what}");
+    }
+}
+
+fn serve(config: &Config) -> Result<()> {
+    let db = Database::open(config)?;
+    let applied = db::run_migrations(&db.url)?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "applied migrations");
+    }
+    let result = actix_web::rt::System::new().block_on(serve_async(config, &db));
+    // PostgreSQL is stopped only after the server has drained, whatever the outcome.
+    let stopped = db.stop();
+    result.and(stopped)
+}
+
+async fn serve_async(config: &Config, db: &Database) -> Result<()> {
+    if db.is_embedded() && !config.no_demo {
+        let mut conn =
+            <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&db.url)
+                .await?;
+        let models: i64 = {
+            use diesel::prelude::*;
+            use diesel_async::RunQueryDsl;
+            crate::db::schema::product_models::table
+                .count()
+                .get_result(&mut conn)
+                .await?
+        };
+        if models == 0 {
+            let summary = seed::seed_demo(&mut conn, chrono::Utc::now().date_naive()).await?;
+            print_demo(&summary);
+        }
+    }
+    let pool = db::build_pool(&db.url, config.db_pool_size)?;
+    let app = Application::build(config, pool).await?;
+    let host = config
+        .bind
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1");
+    println!("Portal listening on http://{host}:{}", app.port());
+    let handle = app.handle();
+    let mut server = actix_web::rt::spawn(app.run_until_stopped());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = &mut server => return r.context("server task")?.context("server"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received; finishing requests in flight"),
+        _ = term.recv() => tracing::info!("SIGTERM received; finishing requests in flight"),
+    }
+    handle.stop(true).await;
+    server.await.context("server task")?.context("server")?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// True when `path` is inside a directory the embedded cluster could use.
+pub fn data_dir_is_usable(path: &Path) -> bool {
+    path.parent()
+        .is_none_or(|p| p.as_os_str().is_empty() || p.exists())
+}

@@ -1,0 +1,70 @@
+//! Configuration: every setting is a command-line flag and an environment variable, with the
+//! defaults listed in `.env.example` and the README.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "PORTAL_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// Data directory: the embedded PostgreSQL cluster, its log and password, the lock file.
+    #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL URL. When unset, the portal runs its own cluster in <data dir>/postgres.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Maximum database connections per portal process.
+    #[arg(long, env = "PORTAL_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    /// HTTP worker threads (0 = one per CPU core).
+    #[arg(long, env = "PORTAL_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
+    /// Lookups (/check and Digital Links) allowed per client IP per minute (0 = no limit).
+    #[arg(long, env = "PORTAL_LOOKUP_RATE_PER_MINUTE", default_value_t = 120)]
+    pub lookup_rate_per_minute: u32,
+
+    /// How many lookups a client may make in a quick burst before the per-minute rate applies.
+    #[arg(long, env = "PORTAL_LOOKUP_BURST", default_value_t = 30)]
+    pub lookup_burst: u32,
+
+    /// Comma-separated IPs of reverse proxies whose X-Forwarded-For header is trusted to name
+    /// the client. Empty: the peer address is the client, X-Forwarded-For is ignored.
+    #[arg(long, env = "PORTAL_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Largest request body accepted, in bytes (larger gets 413).
+    #[arg(long, env = "PORTAL_MAX_BODY_BYTES", default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+
+    /// Seconds graceful shutdown waits for in-flight requests.
+    #[arg(long, env = "PORTAL_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Do not load the demo catalogue into a fresh embedded database.
+    #[arg(long, env = "PORTAL_NO_DEMO", default_value_t = false)]
+    pub no_demo: bool,
+}
+
+impl Config {
+    /// Defaults as if no flag or variable were given (used by tests and tools).
+    pub fn defaults() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parsing an empty command line cannot fail: every option has a default. Environment
+        // variables are still read, which is what a tool built on the defaults wants.
+        Only::try_parse_from(["portal"])
+            .map(|o| o.config)
+            .unwrap_or_else(|e| panic!("config defaults: {e}"))
+    }
+}

@@ -1,0 +1,120 @@
+//! Database access: the pool, embedded migrations, the private PostgreSQL cluster, and the
+//! queries (each an inherent async fn on a model type; handlers never build SQL).
+
+pub mod catalogue;
+pub mod embedded;
+pub mod lookup;
+pub mod schema;
+pub mod seed;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// Builds the connection pool. Waiting for a connection is bounded so that a database outage
+/// turns into quick 503 answers instead of requests that hang.
+pub fn build_pool(url: &str, size: usize) -> Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .context("building the database pool")
+}
+
+/// Runs `f` on a fresh OS thread outside any async runtime and waits for it: diesel's
+/// synchronous migration harness (over `AsyncConnectionWrapper`) starts a runtime of its own,
+/// which must not happen inside the caller's.
+pub fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    std::thread::spawn(f)
+        .join()
+        .map_err(|_| anyhow!("database setup thread panicked"))?
+}
+
+type SyncConn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
+
+fn establish_sync(url: &str) -> Result<SyncConn> {
+    <SyncConn as diesel::Connection>::establish(url)
+        .map_err(|e| anyhow!("connecting to the database: {e}"))
+}
+
+/// Applies pending migrations. An advisory lock serialises portals that start at the same time
+/// against one database.
+pub fn run_migrations(url: &str) -> Result<Vec<String>> {
+    let url = url.to_owned();
+    blocking(move || {
+        let mut conn = establish_sync(&url)?;
+        use diesel::RunQueryDsl;
+        const LOCK: &str = "SELECT pg_advisory_lock(7461290001)";
+        diesel::sql_query(LOCK)
+            .execute(&mut conn)
+            .context("taking the migration lock")?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect())
+            .map_err(|e| anyhow!("running migrations: {e}"));
+        diesel::sql_query("SELECT pg_advisory_unlock(7461290001)")
+            .execute(&mut conn)
+            .ok();
+        applied
+    })
+}
+
+/// Runs one statement outside a transaction (e.g. `CREATE DATABASE`) on `url`.
+pub fn execute_sync(url: &str, sql: &str) -> Result<()> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    blocking(move || {
+        let mut conn = establish_sync(&url)?;
+        use diesel::RunQueryDsl;
+        diesel::sql_query(&sql)
+            .execute(&mut conn)
+            .with_context(|| format!("executing {sql}"))?;
+        Ok(())
+    })
+}
+
+/// Whether database `name` exists on the server behind `url`.
+pub fn database_exists(url: &str, name: &str) -> Result<bool> {
+    let (url, name) = (url.to_owned(), name.to_owned());
+    blocking(move || {
+        let mut conn = establish_sync(&url)?;
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let c: Count =
+            diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+                .bind::<diesel::sql_types::Text, _>(&name)
+                .get_result(&mut conn)?;
+        Ok(c.n > 0)
+    })
+}
+
+/// Whether an error means the database could not be reached (503) rather than a bug (500).
+pub fn is_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::Error;
+    match e {
+        Error::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("terminating connection")
+                || m.contains("the database system is")
+                || m.contains("connection")
+        }
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    }
+}

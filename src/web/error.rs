@@ -1,0 +1,122 @@
+//! The one error type handlers return: it decides the status and renders the error page, with
+//! the request id so a user can quote it and an operator can find the log line.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use super::request_id::current_request_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound { title: String, message: String },
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn not_found(title: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::NotFound {
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        if crate::db::is_unavailable(&e) {
+            AppError::Unavailable(e.to_string())
+        } else {
+            AppError::Internal(e.into())
+        }
+    }
+}
+
+impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for AppError {
+    fn from(e: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>) -> Self {
+        AppError::Unavailable(e.to_string())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+impl ErrorPage {
+    pub fn response(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title: title.to_owned(),
+            message: message.to_owned(),
+            request_id: current_request_id(),
+        };
+        super::render(status, &page)
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            AppError::NotFound { title, message } => ErrorPage::response(status, title, message),
+            AppError::BadRequest(m) => {
+                ErrorPage::response(status, "That request could not be understood", m)
+            }
+            AppError::TooManyRequests { retry_after_secs } => {
+                let mut res = ErrorPage::response(
+                    status,
+                    "Too many lookups",
+                    &format!(
+                        "You have made a lot of lookups in a short time. Please wait {retry_after_secs} seconds and try again."
+                    ),
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                res
+            }
+            AppError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable");
+                let mut res = ErrorPage::response(
+                    status,
+                    "Temporarily unavailable",
+                    "The portal cannot reach its database right now. Please try again in a minute.",
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(30u32));
+                res
+            }
+            AppError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                ErrorPage::response(
+                    status,
+                    "Something went wrong on our side",
+                    "The problem has been logged. Please try again; if it keeps happening, contact support and quote the reference below.",
+                )
+            }
+        }
+    }
+}

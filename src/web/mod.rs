@@ -1,0 +1,195 @@
+//! The HTTP side: application state, middleware, routes by audience (only `public` so far).
+
+pub mod error;
+pub mod public;
+pub mod ratelimit;
+pub mod request_id;
+mod views;
+
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use askama::Template;
+
+use crate::config::Config;
+use crate::db::DbPool;
+use crate::db::catalogue::ProductModel;
+pub use error::AppError;
+use ratelimit::LookupLimiter;
+
+/// How often each process reloads the catalogue it validates serial formats against.
+const CATALOGUE_REFRESH: Duration = Duration::from_secs(30);
+
+/// Shared by every worker.
+pub struct AppState {
+    pub pool: DbPool,
+    pub limiter: LookupLimiter,
+    catalogue: RwLock<Arc<Vec<ProductModel>>>,
+}
+
+impl AppState {
+    pub fn new(pool: DbPool, config: &Config) -> Self {
+        AppState {
+            pool,
+            limiter: LookupLimiter::new(
+                config.lookup_rate_per_minute,
+                config.lookup_burst,
+                config.trusted_proxies.clone(),
+            ),
+            catalogue: RwLock::new(Arc::new(Vec::new())),
+        }
+    }
+
+    /// The product models as last loaded (at most [`CATALOGUE_REFRESH`] old).
+    pub fn catalogue(&self) -> Arc<Vec<ProductModel>> {
+        self.catalogue
+            .read()
+            .map(|c| Arc::clone(&c))
+            .unwrap_or_default()
+    }
+
+    pub async fn reload_catalogue(&self) -> Result<(), AppError> {
+        let mut conn = self.pool.get().await?;
+        let models = ProductModel::all(&mut conn).await?;
+        if let Ok(mut c) = self.catalogue.write() {
+            *c = Arc::new(models);
+        }
+        Ok(())
+    }
+}
+
+/// Renders a template with a status. A template that fails to render is a bug: 500, logged.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("Internal error")
+        }
+    }
+}
+
+/// Content Security Policy: nothing inline, nothing from elsewhere.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Content-Security-Policy", CSP))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add((
+            "Permissions-Policy",
+            "camera=(self), geolocation=(), microphone=()",
+        ))
+}
+
+fn bad_input_page(message: String) -> actix_web::Error {
+    AppError::BadRequest(message).into()
+}
+
+/// Registers every route; shared by the server and nothing else, so tests exercise the real app.
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
+    cfg.app_data(web::PayloadConfig::new(config.max_body_bytes))
+        .app_data(
+            web::FormConfig::default()
+                .limit(config.max_body_bytes)
+                .error_handler(|e, _| bad_input_page(e.to_string())),
+        )
+        .app_data(web::JsonConfig::default().limit(config.max_body_bytes))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            bad_input_page(format!("The address has a malformed query: {e}"))
+        }))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| bad_input_page(format!("The address is malformed: {e}"))),
+        );
+    public::routes(cfg);
+}
+
+async fn not_found(_req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(AppError::not_found(
+        "Page not found",
+        "There is no page at this address. To check a product, enter its serial number on the home page.",
+    ))
+}
+
+/// A bound, ready-to-run portal server.
+pub struct Application {
+    server: Server,
+    port: u16,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port: tests use that) and builds the server.
+    pub async fn build(config: &Config, pool: DbPool) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState::new(pool, config));
+        if let Err(e) = state.reload_catalogue().await {
+            tracing::warn!(error = %e, "could not load the catalogue at start; lookups will retry");
+        }
+        let app_state = state.clone();
+        let app_config = config.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(security_headers())
+                .wrap(from_fn(request_id::middleware))
+                .configure(|cfg| configure(cfg, &app_config))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        // Signals are handled by the caller, which drains and then stops PostgreSQL.
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_timeout_secs);
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        Ok(Application {
+            server: server.run(),
+            port,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until stopped through [`Application::handle`], with the housekeeping tasks beside it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CATALOGUE_REFRESH);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.reload_catalogue().await {
+                    tracing::warn!(error = %e, "catalogue reload failed");
+                }
+                state.limiter.retain_recent();
+            }
+        });
+        let result = self.server.await;
+        housekeeping.abort();
+        result
+    }
+}
