@@ -3,6 +3,8 @@
 //! `domain/` pure rules and types, `db/` PostgreSQL (schema, queries, embedded cluster),
 //! `web/` HTTP routes and pages, `cli` the command line.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,0 +1,154 @@
+//! `serve` on its own PostgreSQL: first start (initdb, migrate, seed), a refused second
+//! instance, a clean stop, and a restart that finds the data intact.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Portal {
+    child: Child,
+    port: u16,
+    stdout: Vec<String>,
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        // Only acts when a test failed half-way: a stopped portal has already been reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_portal(data_dir: &std::path::Path) -> Portal {
+    let child = Command::new(env!("CARGO_BIN_EXE_recall-portal"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting recall-portal");
+    let mut portal = Portal {
+        child,
+        port: 0,
+        stdout: Vec::new(),
+    };
+    let (tx, rx) = mpsc::channel();
+    let stdout = portal.child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("portal did not report its address");
+        if let Some(addr) = line.strip_prefix("Portal listening on http://127.0.0.1:") {
+            portal.port = addr.trim().parse().unwrap();
+            portal.stdout.push(line);
+            return portal;
+        }
+        portal.stdout.push(line);
+    }
+}
+
+fn sigterm_and_wait(mut p: Portal) -> std::process::ExitStatus {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(p.child.id() as i32, libc::SIGTERM) };
+    for _ in 0..600 {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = p.child.kill();
+    panic!("portal did not stop within 30 s of SIGTERM");
+}
+
+async fn lookup_status(port: u16) -> u16 {
+    reqwest::get(format!("http://127.0.0.1:{port}/check?serial=SN0700"))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn postmaster_running(data_dir: &std::path::Path) -> bool {
+    let Ok(pidfile) = std::fs::read_to_string(data_dir.join("postgres/postmaster.pid")) else {
+        return false;
+    };
+    let pid: i32 = pidfile
+        .lines()
+        .next()
+        .unwrap_or("0")
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    // SAFETY: existence check only.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+#[tokio::test]
+async fn serve_runs_its_own_postgres_keeps_data_and_refuses_a_second_instance() {
+    let base =
+        std::env::temp_dir().join(format!("recall-portal-serve-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let data = base.join("data");
+
+    // First start: a new cluster, migrated and seeded, answering lookups.
+    let first = start_portal(&data);
+    assert!(
+        first
+            .stdout
+            .iter()
+            .any(|l| l.starts_with("Demo catalogue loaded")),
+        "{:?}",
+        first.stdout
+    );
+    assert_eq!(lookup_status(first.port).await, 200);
+    assert!(postmaster_running(&data));
+
+    // A second instance on the same data directory exits with a clear message.
+    let out = Command::new(env!("CARGO_BIN_EXE_recall-portal"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already running with data directory"), "{err}");
+    assert_eq!(
+        lookup_status(first.port).await,
+        200,
+        "the first instance is unharmed"
+    );
+
+    // A clean stop takes PostgreSQL down with it.
+    let status = sigterm_and_wait(first);
+    assert!(status.success(), "{status}");
+    assert!(
+        !postmaster_running(&data),
+        "PostgreSQL still running after the portal stopped"
+    );
+
+    // Restart: the same data, no second seeding.
+    let second = start_portal(&data);
+    assert!(
+        !second
+            .stdout
+            .iter()
+            .any(|l| l.starts_with("Demo catalogue loaded")),
+        "{:?}",
+        second.stdout
+    );
+    assert_eq!(lookup_status(second.port).await, 200);
+    assert!(sigterm_and_wait(second).success());
+    let _ = std::fs::remove_dir_all(&base);
+}

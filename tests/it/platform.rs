@@ -1,0 +1,171 @@
+//! Cross-cutting behaviour: security headers, request ids, error pages, health, rate limits.
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+fn assert_security_headers(r: &reqwest::Response, path: &str) {
+    let h = r.headers();
+    let csp = h
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("{path}: no CSP"))
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{path}: {csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{path}");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+    assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+    assert_eq!(h["x-frame-options"], "DENY", "{path}");
+    assert_eq!(h["x-request-id"].len(), 16, "{path}");
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_a_request_id() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/check?serial=SN0700",
+        "/check?serial=%23",
+        "/nope",
+        "/static/style.css",
+        "/healthz",
+        "/01/09506000134352/21/SN0700",
+        "/01/x",
+    ] {
+        let r = app.get(path).await;
+        assert_security_headers(&r, path);
+    }
+}
+
+#[tokio::test]
+async fn not_found_is_a_page_in_the_layout_with_the_request_id() {
+    let app = spawn_app().await;
+    let r = app.get("/no/such/page").await;
+    assert_eq!(r.status().as_u16(), 404);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<title>Page not found"));
+    assert!(body.contains(r#"<link rel="stylesheet" href="/static/style.css">"#));
+    assert!(
+        body.contains(&format!("reference <code>{id}</code>")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_is_a_500_page_that_leaks_nothing() {
+    let app = spawn_app().await;
+    app.sql("ALTER TABLE lots RENAME TO lots_away");
+    let r = app.get("/check?serial=SN0700").await;
+    assert_eq!(r.status().as_u16(), 500);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Something went wrong on our side"));
+    assert!(body.contains(&format!("reference <code>{id}</code>")));
+    assert!(
+        !body.contains("lots") && !body.contains("relation"),
+        "no SQL detail: {body}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_gives_a_quick_503_and_readyz_says_so() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(|c| {
+        c.database_url = Some(format!("postgres://postgres:x@127.0.0.1:{port}/none"))
+    })
+    .await;
+    let start = std::time::Instant::now();
+    let r = app.get("/check?serial=SN0700").await;
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(r.text().await.unwrap().contains("Temporarily unavailable"));
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(app.get("/readyz").await.status().as_u16(), 503);
+    assert_eq!(
+        app.get("/healthz").await.status().as_u16(),
+        200,
+        "liveness does not depend on the database"
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    assert_eq!(app.page("/healthz").await, (200, "ok".to_owned()));
+    assert_eq!(app.page("/readyz").await, (200, "ready".to_owned()));
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_served_locally() {
+    let app = spawn_app().await;
+    let r = app.get("/static/style.css").await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(r.text().await.unwrap().contains("@media"));
+}
+
+#[tokio::test]
+async fn lookups_over_the_rate_limit_get_a_429_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.lookup_rate_per_minute = 1;
+        c.lookup_burst = 3;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/check?serial=SN0700").await.status().as_u16(), 200);
+    }
+    let r = app.get("/check?serial=SN0700").await;
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(r.text().await.unwrap().contains("Too many lookups"));
+    // Digital Links count against the same allowance.
+    assert_eq!(
+        app.get("/01/09506000134352/21/SN0700")
+            .await
+            .status()
+            .as_u16(),
+        429
+    );
+    // Pages that are not lookups are not limited.
+    assert_eq!(app.get("/").await.status().as_u16(), 200);
+    // An untrusted client cannot escape the limit by inventing X-Forwarded-For.
+    let r = app
+        .client
+        .get(format!("{}/check?serial=SN0700", app.address))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
+    let app = spawn_app_with(|c| {
+        c.lookup_rate_per_minute = 1;
+        c.lookup_burst = 1;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let get = |ip: &'static str| {
+        app.client
+            .get(format!("{}/check?serial=SN0700", app.address))
+            .header("X-Forwarded-For", format!("198.51.100.7, {ip}"))
+            .send()
+    };
+    assert_eq!(get("203.0.113.1").await.unwrap().status().as_u16(), 200);
+    assert_eq!(get("203.0.113.1").await.unwrap().status().as_u16(), 429);
+    assert_eq!(get("203.0.113.2").await.unwrap().status().as_u16(), 200);
+}
