@@ -1,7 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `seed-demo`.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -195,10 +193,4 @@ async fn serve_async(config: &Config, db: &Database) -> Result<()> {
     server.await.context("server task")?.context("server")?;
     tracing::info!("server stopped");
     Ok(())
-}
-
-/// True when `path` is inside a directory the embedded cluster could use.
-pub fn data_dir_is_usable(path: &Path) -> bool {
-    path.parent()
-        .is_none_or(|p| p.as_os_str().is_empty() || p.exists())
 }

@@ -90,6 +90,30 @@ fn run_as() -> Result<Option<RunAs>> {
     Ok(Some(RunAs { uid, gid }))
 }
 
+/// As root the server runs as `postgres`, which must be able to reach its data directory.
+fn check_reachable(data_dir: &Path, who: RunAs) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let absolute = std::path::absolute(data_dir)?;
+    for dir in absolute.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(dir) else {
+            continue;
+        };
+        let searchable = meta.mode() & 0o001 != 0
+            || (meta.uid() == who.uid && meta.mode() & 0o100 != 0)
+            || (meta.gid() == who.gid && meta.mode() & 0o010 != 0);
+        if !searchable {
+            bail!(
+                "PostgreSQL runs as the `postgres` system user (the portal runs as root), and that \
+                 user cannot enter {}, a parent of the data directory. Allow it (`chmod o+x {}`) or \
+                 choose a data directory elsewhere.",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn chown(path: &Path, who: Option<RunAs>) -> Result<()> {
     if let Some(RunAs { uid, gid }) = who {
         std::os::unix::fs::chown(path, Some(uid), Some(gid))
@@ -200,6 +224,9 @@ impl Cluster {
         let who = run_as()?;
         let parent = opts.data_dir.parent().unwrap_or(Path::new("/"));
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        if let Some(who) = who {
+            check_reachable(&opts.data_dir, who)?;
+        }
         let initialised_now = !opts.data_dir.join("PG_VERSION").exists();
         if initialised_now {
             initdb(&bindir, &opts, who)?;
