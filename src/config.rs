@@ -36,8 +36,8 @@ pub struct Config {
 
     /// Comma-separated IPs of reverse proxies whose X-Forwarded-For header is trusted to name
     /// the client. Empty: the peer address is the client, X-Forwarded-For is ignored.
-    #[arg(long, env = "PORTAL_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<IpAddr>,
+    #[arg(long, env = "PORTAL_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: IpList,
 
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, env = "PORTAL_MAX_BODY_BYTES", default_value_t = 65_536)]
@@ -66,5 +66,25 @@ impl Config {
         Only::try_parse_from(["portal"])
             .map(|o| o.config)
             .unwrap_or_else(|e| panic!("config defaults: {e}"))
+    }
+}
+
+/// A comma-separated list of IP addresses; empty is an empty list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpList(pub Vec<IpAddr>);
+
+impl std::str::FromStr for IpList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<IpAddr>()
+                    .map_err(|_| format!("“{p}” is not an IP address"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(IpList)
     }
 }

@@ -40,7 +40,7 @@ impl AppState {
             limiter: LookupLimiter::new(
                 config.lookup_rate_per_minute,
                 config.lookup_burst,
-                config.trusted_proxies.clone(),
+                config.trusted_proxies.0.clone(),
             ),
             catalogue: RwLock::new(Arc::new(Vec::new())),
         }

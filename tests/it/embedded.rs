@@ -152,3 +152,19 @@ async fn serve_runs_its_own_postgres_keeps_data_and_refuses_a_second_instance() 
     assert!(sigterm_and_wait(second).success());
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn without_postgresql_binaries_serve_says_how_to_get_them() {
+    let out = Command::new(env!("CARGO_BIN_EXE_recall-portal"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(std::env::temp_dir().join(format!("recall-portal-nopg-{}", std::process::id())))
+        .env_remove("DATABASE_URL")
+        .env("PG_BINDIR", "/nonexistent/postgresql/bin")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("apt-get install postgresql"), "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

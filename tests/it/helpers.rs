@@ -130,7 +130,7 @@ pub fn test_config() -> Config {
     config.db_pool_size = 4;
     // Most tests make many lookups from one address; the rate-limit tests set their own.
     config.lookup_rate_per_minute = 0;
-    config.trusted_proxies = Vec::new();
+    config.trusted_proxies = Default::default();
     config
 }
 

@@ -156,7 +156,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
     let app = spawn_app_with(|c| {
         c.lookup_rate_per_minute = 1;
         c.lookup_burst = 1;
-        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
     })
     .await;
     let get = |ip: &'static str| {
