@@ -28,8 +28,10 @@ impl TestDb {
 
 static TEST_DB: OnceLock<TestDb> = OnceLock::new();
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
-/// Concurrent CREATE/DROP DATABASE statements wait on each other's ProcSignalBarrier for up to
-/// a minute; one at a time they take milliseconds.
+/// CREATE DATABASE statements are issued one at a time. Test databases are never dropped while
+/// tests run: DROP DATABASE waits on a ProcSignalBarrier that the pools of other running tests
+/// can hold up for a minute. A throwaway cluster is deleted whole at exit; on a server given by
+/// TEST_DATABASE_URL, the databases of finished test runs are dropped when the next run starts.
 static DDL: Mutex<()> = Mutex::new(());
 
 fn ddl(url: &str, sql: &str) -> anyhow::Result<()> {
@@ -90,7 +92,44 @@ pub fn test_db() -> &'static TestDb {
     })
 }
 
-/// Creates an empty-of-tests database cloned from the template and returns its URL and name.
+fn drop_databases_of_finished_runs(admin_url: &str) {
+    let url = admin_url.to_owned();
+    let names: Vec<String> = db::blocking(move || {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            datname: String,
+        }
+        let mut conn = <diesel_async::async_connection_wrapper::AsyncConnectionWrapper<
+            diesel_async::AsyncPgConnection,
+        > as diesel::Connection>::establish(&url)?;
+        let rows: Vec<Name> =
+            diesel::sql_query("SELECT datname FROM pg_database WHERE datname ~ '^(t|tmpl)_[0-9]+'")
+                .load(&mut conn)?;
+        Ok(rows.into_iter().map(|r| r.datname).collect())
+    })
+    .unwrap_or_default();
+    for name in names {
+        let pid: i32 = name
+            .trim_start_matches("tmpl_")
+            .trim_start_matches("t_")
+            .split('_')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        // SAFETY: existence check only.
+        let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+        if !alive {
+            let _ = db::execute_sync(
+                admin_url,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+/// Creates a database cloned from the template and returns its URL and name.
 pub fn fresh_database() -> (String, String) {
     let tdb = test_db();
     let name = format!(
@@ -110,17 +149,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db_url: String,
-    db_name: String,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let admin = &test_db().admin_url;
-        let _ = ddl(
-            admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name),
-        );
-    }
 }
 
 pub fn test_config() -> Config {
@@ -139,7 +167,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let (db_url, db_name) = fresh_database();
+    let (db_url, _) = fresh_database();
     let mut config = test_config();
     config.database_url = Some(db_url.clone());
     adjust(&mut config);
@@ -161,7 +189,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         address,
         client,
         db_url,
-        db_name,
     }
 }
 
