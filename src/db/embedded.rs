@@ -192,8 +192,28 @@ fn free_port() -> Result<u16> {
 }
 
 fn pid_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+    // SAFETY: signal 0 only checks for existence. EPERM means it exists but is not ours.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// Whether `pid` is a PostgreSQL server running on `data_dir` (a pid in a stale
+/// `postmaster.pid` may by now belong to an unrelated process).
+fn is_postmaster_of(pid: i32, data_dir: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let is_postgres = args
+        .first()
+        .is_some_and(|a| a.ends_with(b"postgres") || a.ends_with(b"postmaster"));
+    is_postgres
+        && args.iter().any(|a| {
+            *a == dir.as_os_str().as_encoded_bytes()
+                || *a == data_dir.as_os_str().as_encoded_bytes()
+        })
 }
 
 /// What kind of cluster to run.
@@ -220,6 +240,13 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(opts: ClusterOptions) -> Result<Self> {
+        // The server runs with `/` as its working directory: every path it gets is absolute.
+        let opts = ClusterOptions {
+            data_dir: std::path::absolute(&opts.data_dir)?,
+            password_file: std::path::absolute(&opts.password_file)?,
+            log_file: std::path::absolute(&opts.log_file)?,
+            ..opts
+        };
         let bindir = find_bindir()?;
         let who = run_as()?;
         let parent = opts.data_dir.parent().unwrap_or(Path::new("/"));
@@ -376,7 +403,7 @@ fn stop_orphan(data_dir: &Path) -> Result<()> {
         .next()
         .and_then(|l| l.trim().parse().ok())
         .unwrap_or(0);
-    if !pid_alive(pid) {
+    if !pid_alive(pid) || !is_postmaster_of(pid, data_dir) {
         return Ok(());
     }
     tracing::warn!(

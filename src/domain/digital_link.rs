@@ -58,11 +58,21 @@ fn decode(s: &str) -> Result<String, DigitalLinkError> {
         .map_err(|_| DigitalLinkError::Encoding)
 }
 
-/// Whether typed text is a Digital Link URL (or path) rather than a serial number.
+/// Whether typed text is a Digital Link URL (or path) rather than a serial number: it has a
+/// scheme, or a `/01/` path segment (also when pasted without `https://`).
 pub fn looks_like_digital_link(s: &str) -> bool {
     let s = s.trim();
     let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://") || s.starts_with("/01/")
+    lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || s.starts_with("/01/")
+        || s.contains("/01/")
+}
+
+/// Whether the text names a scheme, so it cannot be a serial number typed by hand.
+pub fn has_scheme(s: &str) -> bool {
+    let lower = s.trim().get(..8).unwrap_or(s).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 impl DigitalLink {
@@ -107,7 +117,7 @@ impl DigitalLink {
         if gtin_raw.is_empty() {
             return Err(DigitalLinkError::EmptyValue("01".into()));
         }
-        let gtin = Gtin::parse(&decode(gtin_raw)?).map_err(DigitalLinkError::Gtin)?;
+        let gtin = Gtin::parse_exact(&decode(gtin_raw)?).map_err(DigitalLinkError::Gtin)?;
         let mut lot = None;
         let mut serial = None;
         let mut pairs = rest[2..].chunks(2);

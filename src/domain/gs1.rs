@@ -26,7 +26,7 @@ pub enum Gs1Error {
     #[error("the scanned code has an application identifier we do not read: ({0})")]
     UnknownAi(String),
     #[error("the scanned code ends in the middle of field ({0})")]
-    Truncated(&'static str),
+    Truncated(String),
     #[error("the GTIN in the scanned code is not valid: {0}")]
     Gtin(GtinError),
     #[error("the serial number in the scanned code is not valid: {0}")]
@@ -37,38 +37,66 @@ pub enum Gs1Error {
     Date(&'static str),
     #[error("field ({0}) appears twice in the scanned code")]
     Repeated(&'static str),
+    #[error("field ({0}) in the scanned code is longer than GS1 allows")]
+    TooLong(String),
 }
 
 /// How long the value of an application identifier is.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Len {
     Fixed(usize),
     /// Variable up to this many characters, ended by GS or the end of the data.
     Var(usize),
 }
 
-/// The application identifiers this parser understands. Only 01, 10, 11, 17 and 21 are kept;
-/// the others are common on product labels and are read past so a scan never fails on them.
-const AIS: &[(&str, Len)] = &[
-    ("00", Len::Fixed(18)),
-    ("01", Len::Fixed(14)),
-    ("02", Len::Fixed(14)),
-    ("10", Len::Var(20)),
-    ("11", Len::Fixed(6)),
-    ("12", Len::Fixed(6)),
-    ("13", Len::Fixed(6)),
-    ("15", Len::Fixed(6)),
-    ("16", Len::Fixed(6)),
-    ("17", Len::Fixed(6)),
-    ("20", Len::Fixed(2)),
-    ("21", Len::Var(20)),
-    ("22", Len::Var(20)),
-    ("30", Len::Var(8)),
-    ("37", Len::Var(8)),
-];
+/// How many digits an AI has, from its first two digits (GS1 General Specifications §3.2).
+fn ai_digits(first_two: &str) -> Option<usize> {
+    let n: u8 = first_two
+        .parse()
+        .ok()
+        .filter(|_| first_two.len() == 2 && first_two.bytes().all(|b| b.is_ascii_digit()))?;
+    Some(match n {
+        0..=22 | 30 | 37 | 90..=99 => 2,
+        23..=25 | 40..=42 => 3,
+        31..=36 | 39 | 43 | 70..=72 | 80..=82 => 4,
+        _ => return None,
+    })
+}
 
-fn ai_len(ai: &str) -> Option<Len> {
-    AIS.iter().find(|(a, _)| *a == ai).map(|(_, l)| *l)
+/// The value length of an AI. Fixed lengths are GS1's "predefined length" table (those need no
+/// separator); everything else is variable and ends at GS.
+fn value_len(ai: &str) -> Len {
+    match &ai[..2] {
+        "00" => Len::Fixed(18),
+        "01" | "02" | "03" => Len::Fixed(14),
+        "04" => Len::Fixed(16),
+        "11" | "12" | "13" | "14" | "15" | "16" | "17" | "18" | "19" => Len::Fixed(6),
+        "20" => Len::Fixed(2),
+        "31" | "32" | "33" | "34" | "35" | "36" => Len::Fixed(6),
+        "41" => Len::Fixed(13),
+        "10" | "21" | "22" | "254" => Len::Var(20),
+        "30" | "37" => Len::Var(8),
+        "91" | "92" | "93" | "94" | "95" | "96" | "97" | "98" | "99" => Len::Var(90),
+        _ => Len::Var(if ai.len() == 3 && &ai[..2] != "25" {
+            30
+        } else {
+            70
+        }),
+    }
+}
+
+/// Reads the AI at the start of `s` (scanner form), if its first two digits name a known range.
+fn read_ai(s: &str) -> Result<&str, Gs1Error> {
+    let shown = || s.chars().take(4).collect::<String>();
+    let digits = s
+        .get(..2)
+        .and_then(ai_digits)
+        .ok_or_else(|| Gs1Error::UnknownAi(shown()))?;
+    let ai = s
+        .get(..digits)
+        .filter(|a| a.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| Gs1Error::UnknownAi(shown()))?;
+    Ok(ai)
 }
 
 /// Symbology identifiers a scanner may put in front of the data: GS1-128, GS1 DataMatrix, GS1 QR.
@@ -166,41 +194,28 @@ impl ElementString {
     }
 }
 
-fn static_ai(ai: &str) -> &'static str {
-    AIS.iter()
-        .find(|(a, _)| *a == ai)
-        .map(|(a, _)| *a)
-        .unwrap_or("??")
-}
-
 /// Splits scanner-form data into (AI, value) pairs.
-fn split_raw(s: &str) -> Result<Vec<(&'static str, &str)>, Gs1Error> {
+fn split_raw(s: &str) -> Result<Vec<(&str, &str)>, Gs1Error> {
     let mut out = Vec::new();
     let mut rest = s;
     while !rest.is_empty() {
-        let ai = rest
-            .get(..2)
-            .ok_or_else(|| Gs1Error::UnknownAi(rest.to_owned()))?;
-        let len = ai_len(ai).ok_or_else(|| Gs1Error::UnknownAi(ai.to_owned()))?;
-        let ai = static_ai(ai);
-        rest = &rest[2..];
-        match len {
+        let ai = read_ai(rest)?;
+        rest = &rest[ai.len()..];
+        match value_len(ai) {
             Len::Fixed(n) => {
-                let value = rest.get(..n).ok_or(Gs1Error::Truncated(ai))?;
-                if value.contains(GS) {
-                    return Err(Gs1Error::Truncated(ai));
-                }
+                let value = rest
+                    .get(..n)
+                    .filter(|v| !v.contains(GS))
+                    .ok_or_else(|| Gs1Error::Truncated(ai.to_owned()))?;
                 out.push((ai, value));
                 rest = &rest[n..];
                 // Some encoders put a GS after fixed-length fields too; it is harmless.
                 rest = rest.strip_prefix(GS).unwrap_or(rest);
             }
-            Len::Var(_) => {
+            Len::Var(max) => {
                 let end = rest.find(GS).unwrap_or(rest.len());
                 let value = &rest[..end];
-                if value.is_empty() {
-                    return Err(Gs1Error::Truncated(ai));
-                }
+                check_var(ai, value, max)?;
                 out.push((ai, value));
                 rest = rest.get(end + 1..).unwrap_or("");
             }
@@ -209,56 +224,60 @@ fn split_raw(s: &str) -> Result<Vec<(&'static str, &str)>, Gs1Error> {
     Ok(out)
 }
 
+fn check_var(ai: &str, value: &str, max: usize) -> Result<(), Gs1Error> {
+    match ai {
+        // Serial and lot errors say what is wrong with the value itself.
+        "21" => SerialNumber::parse(value)
+            .map(|_| ())
+            .map_err(Gs1Error::Serial),
+        "10" => check_cs82(value).map_err(Gs1Error::Lot),
+        _ if value.is_empty() => Err(Gs1Error::Truncated(ai.to_owned())),
+        _ if value.chars().count() > max => Err(Gs1Error::TooLong(ai.to_owned())),
+        _ => Ok(()),
+    }
+}
+
+/// The AI of a bracketed field starting at `t` (`(NN)`, `(NNN)` or `(NNNN)` of a known range).
+fn bracketed_ai(t: &str) -> Option<&str> {
+    let inner = t.strip_prefix('(')?;
+    let close = inner
+        .char_indices()
+        .take(5)
+        .find(|(_, c)| *c == ')')
+        .map(|(i, _)| i)?;
+    let ai = &inner[..close];
+    (ai.len() >= 2
+        && ai_digits(&ai[..2]) == Some(ai.len())
+        && ai.bytes().all(|b| b.is_ascii_digit()))
+    .then_some(ai)
+}
+
 /// Splits the bracketed human-readable form. A `(` inside a value is allowed (it is in CS82):
-/// only `(NN)` with a known AI starts a new field.
-fn split_bracketed(s: &str) -> Result<Vec<(&'static str, &str)>, Gs1Error> {
-    let starts_field = |t: &str| -> Option<&'static str> {
-        let b = t.as_bytes();
-        if b.len() >= 4 && b[0] == b'(' && b[3] == b')' {
-            ai_len(&t[1..3]).map(|_| static_ai(&t[1..3]))
-        } else {
-            None
-        }
-    };
+/// only `(AI)` with a known AI starts a new field.
+fn split_bracketed(s: &str) -> Result<Vec<(&str, &str)>, Gs1Error> {
     let mut out = Vec::new();
     let mut rest = s;
     while !rest.is_empty() {
-        let ai = match starts_field(rest) {
-            Some(ai) => ai,
-            None => {
-                let shown: String = rest
-                    .chars()
-                    .skip(1)
-                    .take_while(|c| *c != ')')
-                    .take(4)
-                    .collect();
-                return Err(Gs1Error::UnknownAi(shown));
-            }
-        };
-        rest = &rest[4..];
-        let mut end = rest.len();
-        for (i, _) in rest.char_indices() {
-            if starts_field(&rest[i..]).is_some() {
-                end = i;
-                break;
-            }
-        }
+        let ai = bracketed_ai(rest).ok_or_else(|| {
+            let shown: String = rest
+                .chars()
+                .skip(1)
+                .take_while(|c| *c != ')')
+                .take(4)
+                .collect();
+            Gs1Error::UnknownAi(shown)
+        })?;
+        rest = &rest[ai.len() + 2..];
+        let end = rest
+            .char_indices()
+            .find(|(i, _)| bracketed_ai(&rest[*i..]).is_some())
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len());
         let value = &rest[..end];
-        let ok = match ai_len(ai) {
-            Some(Len::Fixed(n)) => value.len() == n,
-            Some(Len::Var(max)) => !value.is_empty() && value.chars().count() <= max,
-            None => false,
-        };
-        if !ok {
-            return match ai {
-                "21" => Err(SerialNumber::parse(value)
-                    .map(|_| Gs1Error::Truncated(ai))
-                    .unwrap_or_else(Gs1Error::Serial)),
-                "10" => Err(check_cs82(value)
-                    .map(|_| Gs1Error::Truncated(ai))
-                    .unwrap_or_else(Gs1Error::Lot)),
-                _ => Err(Gs1Error::Truncated(ai)),
-            };
+        match value_len(ai) {
+            Len::Fixed(n) if value.len() != n => return Err(Gs1Error::Truncated(ai.to_owned())),
+            Len::Fixed(_) => {}
+            Len::Var(max) => check_var(ai, value, max)?,
         }
         out.push((ai, value));
         rest = &rest[end..];
@@ -272,7 +291,7 @@ fn split_bracketed(s: &str) -> Result<Vec<(&'static str, &str)>, Gs1Error> {
 pub fn looks_like_element_string(s: &str) -> bool {
     let s = s.trim();
     let (rest, had_prefix) = strip_symbology(s);
-    if had_prefix || s.contains(GS) || s.starts_with("(01)") || s.starts_with("(21)") {
+    if had_prefix || s.contains(GS) || bracketed_ai(s).is_some() {
         return true;
     }
     rest.len() > 16
@@ -348,11 +367,15 @@ mod tests {
             ("", Empty),
             ("]d2", Empty),
             ("0109506000134353", Gtin(GtinError::CheckDigit)),
-            ("01095060001343", Truncated("01")),
-            ("010950600013435221", Truncated("21")),
-            ("01095060001343529912", UnknownAi("99".into())),
+            ("01095060001343", Truncated("01".into())),
+            ("010950600013435221", Serial(SerialError::Empty)),
             ("010950600013435217261331", Date("17")),
-            ("01095060001343521726123", Truncated("17")),
+            ("01095060001343521726123", Truncated("17".into())),
+            (
+                "0109506000134352300123456789\u{1d}21X",
+                TooLong("30".into()),
+            ),
+            ("01095060001343522612", UnknownAi("2612".into())),
             ("0109506000134352\u{1d}21SN 1", Serial(SerialError::Space)),
             (
                 "010950600013435221ABCDEFGHIJKLMNOPQRSTU",
@@ -363,13 +386,27 @@ mod tests {
                 Lot(SerialError::BadChar('#')),
             ),
             ("(01)09506000134352(21)", Serial(SerialError::Empty)),
-            ("(01)0950600013435(21)SN1", Truncated("01")),
-            ("(99)123", UnknownAi("99".into())),
+            ("(01)0950600013435(21)SN1", Truncated("01".into())),
+            ("(26)123", UnknownAi("26".into())),
             ("0109506000134352010950600013435221X", Repeated("01")),
         ];
         for (s, want) in cases {
             assert_eq!(ElementString::parse(s).as_ref(), Err(want), "{s:?}");
         }
+    }
+
+    #[test]
+    fn reads_past_other_common_label_fields() {
+        // (240) additional id, (7003) expiry time, (91) company internal, (3103) net weight.
+        let s = "]d20109506000134352240ABC-9\u{1d}70032612311200310300150091XYZ\u{1d}21SN0001";
+        let e = ElementString::parse(s).unwrap();
+        assert_eq!(e.serial.unwrap().as_str(), "SN0001");
+        let b =
+            ElementString::parse("(01)09506000134352(240)A(1)(7003)2612311200(21)SN0001").unwrap();
+        assert_eq!(b.serial.unwrap().as_str(), "SN0001");
+        let starts_elsewhere = ElementString::parse("(17)261231(21)SN1").unwrap();
+        assert_eq!(starts_elsewhere.serial.unwrap().as_str(), "SN1");
+        assert!(looks_like_element_string("(17)261231(21)SN1"));
     }
 
     #[test]

@@ -56,6 +56,24 @@ impl Gtin {
         Ok(Gtin(digits))
     }
 
+    /// Parses a GTIN that must be exactly digits, as inside a barcode or a Digital Link.
+    pub fn parse_exact(s: &str) -> Result<Self, GtinError> {
+        if s.trim() != s {
+            return Err(GtinError::NotDigits);
+        }
+        Self::parse(s)
+    }
+
+    /// Parses the GTIN form field, where people copy the number as printed under the barcode,
+    /// in groups: spaces and hyphens between digits are ignored.
+    pub fn parse_typed(s: &str) -> Result<Self, GtinError> {
+        let compact: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        Self::parse(&compact)
+    }
+
     /// The 14-digit form, as stored and as used in GS1 Digital Links.
     pub fn as_string(&self) -> String {
         self.0.iter().map(|d| char::from(b'0' + d)).collect()
@@ -120,6 +138,18 @@ mod tests {
         );
         assert_eq!(Gtin::parse("09506000134353"), Err(GtinError::CheckDigit));
         assert_eq!(Gtin::parse("-9506000134352"), Err(GtinError::NotDigits));
+        assert_eq!(
+            Gtin::parse_exact(" 9506000134352"),
+            Err(GtinError::NotDigits)
+        );
+        assert_eq!(
+            Gtin::parse_typed("9 506000 134352").unwrap().as_string(),
+            "09506000134352"
+        );
+        assert_eq!(
+            Gtin::parse_typed("0-9506000-13435-2").unwrap().as_string(),
+            "09506000134352"
+        );
     }
 
     proptest! {

@@ -1,8 +1,8 @@
 //! What a customer puts in the lookup box: a typed serial, a scanned GS1 element string or a
 //! pasted Digital Link, plus an optional GTIN, turned into one [`LookupQuery`].
 
-use super::digital_link::{DigitalLink, looks_like_digital_link};
-use super::gs1::{ElementString, looks_like_element_string};
+use super::digital_link::{DigitalLink, has_scheme, looks_like_digital_link};
+use super::gs1::{ElementString, GS, looks_like_element_string, strip_symbology};
 use super::gtin::Gtin;
 use super::serial::SerialNumber;
 
@@ -60,11 +60,29 @@ fn capitalise(s: String) -> String {
 impl LookupQuery {
     pub fn parse(serial_input: &str, gtin_input: Option<&str>) -> Result<Self, LookupError> {
         let gtin_field = match gtin_input.map(str::trim).filter(|g| !g.is_empty()) {
-            Some(g) => Some(Gtin::parse(g).map_err(|e| LookupError::gtin(e.to_string()))?),
+            Some(g) => Some(Gtin::parse_typed(g).map_err(|e| LookupError::gtin(e.to_string()))?),
             None => None,
         };
         let input = serial_input.trim();
-        let (serial, code_gtin, lot, kind) = if looks_like_digital_link(input) {
+        // Text that could be a code but does not parse as one, and is a plain valid serial
+        // (`AB/01/12345678`, `01095060001343521…` with digits only) is looked up as a serial.
+        let plain_serial = || -> Option<SerialNumber> {
+            let (_, prefixed) = strip_symbology(input);
+            (!prefixed && !input.contains(GS) && !has_scheme(input))
+                .then(|| SerialNumber::parse_typed(input).ok())
+                .flatten()
+        };
+        let as_link = looks_like_digital_link(input).then(|| DigitalLink::parse(input));
+        let as_code = looks_like_element_string(input).then(|| ElementString::parse(input));
+        let (serial, code_gtin, lot, kind) = if let (Some(Err(_)), Some(serial)) =
+            (&as_link, plain_serial())
+        {
+            (serial, None, None, InputKind::Typed)
+        } else if let (Some(Ok(ElementString { serial: None, .. }) | Err(_)), Some(serial)) =
+            (&as_code, plain_serial())
+        {
+            (serial, None, None, InputKind::Typed)
+        } else if looks_like_digital_link(input) {
             let link = DigitalLink::parse(input).map_err(|e| LookupError::serial(e.to_string()))?;
             let serial = link.serial.ok_or_else(|| {
                 LookupError::serial("this link identifies a product model, not one unit: type the serial number printed on the product")
@@ -129,6 +147,32 @@ mod tests {
 
         let with_gtin = LookupQuery::parse("SN0001", Some(" 9521234543213 ")).unwrap();
         assert_eq!(with_gtin.gtin.unwrap().as_string(), "09521234543213");
+    }
+
+    #[test]
+    fn text_that_only_resembles_a_code_is_a_serial() {
+        // 01 + a GTIN with a right check digit + more digits, but no AI after it.
+        let q = LookupQuery::parse("01095060001343529912", None).unwrap();
+        assert_eq!(
+            (q.serial.as_str(), q.kind),
+            ("01095060001343529912", InputKind::Typed)
+        );
+        let q = LookupQuery::parse("AB/01/12345678", None).unwrap();
+        assert_eq!(
+            (q.serial.as_str(), q.kind),
+            ("AB/01/12345678", InputKind::Typed)
+        );
+        // A link pasted without its scheme still works.
+        let q = LookupQuery::parse("id.example.com/01/09506000134352/21/SN0001", None).unwrap();
+        assert_eq!(
+            (q.serial.as_str(), q.kind),
+            ("SN0001", InputKind::DigitalLink)
+        );
+        // With a scanner prefix it is a code, and its error is reported.
+        assert!(LookupQuery::parse("]d201095060001343529912", None).is_err());
+        // Spaces in the GTIN field are how the number is printed.
+        let q = LookupQuery::parse("SN0001", Some("9 506000 134352")).unwrap();
+        assert_eq!(q.gtin.unwrap().as_string(), "09506000134352");
     }
 
     #[test]

@@ -21,8 +21,43 @@ pub enum SerialError {
     TooLong(usize),
     #[error("a serial number cannot contain a space")]
     Space,
-    #[error("a serial number cannot contain “{0}”")]
+    #[error("a serial number cannot contain {}", shown(*.0))]
     BadChar(char),
+}
+
+/// A character as a person can see it in a message: invisible ones by their code point.
+fn shown(c: char) -> String {
+    if c.is_control()
+        || c.is_whitespace()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{2060}' | '\u{feff}' | '\u{00ad}'
+        )
+    {
+        format!("the invisible character U+{:04X}", c as u32)
+    } else {
+        format!("“{c}”")
+    }
+}
+
+/// Maps look-alike characters that phones, word processors and PDFs put into copied text to
+/// the ASCII a label actually carries: dashes and minus signs to `-`, full-width forms to ASCII,
+/// non-breaking and zero-width spaces to nothing at the ends.
+fn fold_lookalikes(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' => '-',
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+            '\u{00a0}' | '\u{2007}' | '\u{202f}' | '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+fn trim_invisible(s: &str) -> &str {
+    s.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+    })
 }
 
 /// Checks a serial or lot code against GS1 CS82 and the 1–20 length rule.
@@ -59,7 +94,8 @@ impl SerialNumber {
     /// Parses what a person typed: surrounding whitespace and a leading `S/N`, `SN:`, `SN `,
     /// `Serial:` or `Serial No.` label (any case) are removed first.
     pub fn parse_typed(input: &str) -> Result<Self, SerialError> {
-        Self::parse(strip_label(input.trim()).trim())
+        let folded = fold_lookalikes(input);
+        Self::parse(trim_invisible(strip_label(trim_invisible(&folded))))
     }
 
     pub fn as_str(&self) -> &str {
@@ -105,7 +141,9 @@ fn strip_label(s: &str) -> &str {
             let needs_sep = label != "s/n";
             match sep {
                 Some(':') | Some('#') => return after[1..].trim_start(),
-                Some('.') if label != "serial no." => return after[1..].trim_start(),
+                Some('.') if label.starts_with("serial") && label != "serial no." => {
+                    return after[1..].trim_start();
+                }
                 Some(c) if c.is_whitespace() => return after.trim_start(),
                 _ if !needs_sep => return after,
                 _ => {}
@@ -186,6 +224,28 @@ mod tests {
         );
         assert_eq!(SerialNumber::parse_typed("S/N"), Err(SerialError::Empty));
         assert_eq!(SerialNumber::parse_typed("   "), Err(SerialError::Empty));
+        // `SN.` is not a label: dotted serials keep their letters.
+        assert_eq!(
+            SerialNumber::parse_typed("SN.2024.1").unwrap().as_str(),
+            "SN.2024.1"
+        );
+        // Look-alikes from copied text.
+        assert_eq!(
+            SerialNumber::parse_typed("\u{a0}AB\u{2013}12\u{200b}")
+                .unwrap()
+                .as_str(),
+            "AB-12"
+        );
+        assert_eq!(
+            SerialNumber::parse_typed("ＳＮ０７００").unwrap().as_str(),
+            "SN0700"
+        );
+        assert_eq!(
+            SerialNumber::parse_typed("AB\u{200b}12")
+                .unwrap_err()
+                .to_string(),
+            "a serial number cannot contain the invisible character U+200B"
+        );
     }
 
     proptest! {

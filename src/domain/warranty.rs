@@ -56,6 +56,16 @@ pub struct UnitDates {
     pub manufactured_on: Option<NaiveDate>,
 }
 
+/// Which known date the warranty is counted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartBasis {
+    Sale,
+    Purchase,
+    /// No sale or purchase date is known: manufacture date plus the model's grace period.
+    ManufacturePlusGrace,
+    Manufacture,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WarrantyStatus {
     Active {
@@ -103,6 +113,11 @@ pub fn end_date(start: NaiveDate, months: u32) -> Option<NaiveDate> {
 
 impl WarrantyTerms {
     pub fn start_date(&self, dates: &UnitDates) -> Option<NaiveDate> {
+        self.start(dates).map(|(d, _)| d)
+    }
+
+    /// The start date and which known date it came from.
+    pub fn start(&self, dates: &UnitDates) -> Option<(NaiveDate, StartBasis)> {
         let from_manufacture = |grace: u32| {
             dates
                 .manufactured_on
@@ -111,9 +126,12 @@ impl WarrantyTerms {
         match self.start_rule {
             StartRule::Sale => dates
                 .sold_on
-                .or(dates.purchased_on)
-                .or_else(|| from_manufacture(self.grace_days)),
-            StartRule::Manufacture => from_manufacture(0),
+                .map(|d| (d, StartBasis::Sale))
+                .or(dates.purchased_on.map(|d| (d, StartBasis::Purchase)))
+                .or_else(|| {
+                    from_manufacture(self.grace_days).map(|d| (d, StartBasis::ManufacturePlusGrace))
+                }),
+            StartRule::Manufacture => from_manufacture(0).map(|d| (d, StartBasis::Manufacture)),
         }
     }
 
@@ -185,6 +203,19 @@ mod tests {
         };
         assert_eq!(mfg.start_date(&all), Some(d(2025, 1, 1)));
         assert_eq!(SALE_24.start_date(&UnitDates::default()), None);
+        let fallback = UnitDates {
+            manufactured_on: Some(d(2025, 1, 1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            SALE_24.start(&fallback),
+            Some((d(2025, 4, 1), StartBasis::ManufacturePlusGrace))
+        );
+        assert_eq!(SALE_24.start(&all), Some((d(2025, 3, 1), StartBasis::Sale)));
+        assert_eq!(
+            mfg.start(&all),
+            Some((d(2025, 1, 1), StartBasis::Manufacture))
+        );
     }
 
     #[test]

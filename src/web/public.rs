@@ -16,6 +16,7 @@ use crate::db::lookup::UnitMatch;
 use crate::domain::Gtin;
 use crate::domain::digital_link::DigitalLink;
 use crate::domain::lookup::{LookupField, LookupQuery};
+use crate::domain::serial::check_cs82;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -134,7 +135,10 @@ async fn check(
     let mut conn = state.pool.get().await?;
     let matches = UnitMatch::find(&mut conn, &query.serial, gtin.as_deref()).await?;
     drop(conn);
-    let scanned_lot = query.lot.as_deref().or(params.lot.as_deref());
+    // A `lot` from the address is shown in a notice, so only a real lot code counts (never
+    // free text someone put into a link).
+    let address_lot = params.lot.as_deref().filter(|l| check_cs82(l).is_ok());
+    let scanned_lot = query.lot.as_deref().or(address_lot);
     match matches.as_slice() {
         [one] => Ok(render(
             StatusCode::OK,
@@ -145,12 +149,16 @@ async fn check(
                 .as_ref()
                 .and_then(|g| catalogue.iter().find(|m| &m.gtin == g))
                 .map(ModelSummary::from);
+            let gtin_unknown = gtin.is_some() && model.is_none();
             let page = UnknownPage {
-                gtin_unknown: gtin.is_some() && model.is_none(),
+                gtin_unknown,
                 model,
                 form: LookupForm {
                     serial: query.serial.to_string(),
                     gtin: gtin.clone().unwrap_or_default(),
+                    gtin_error: gtin_unknown.then(|| {
+                        "We have no product with this GTIN. Check it, or leave it empty.".to_owned()
+                    }),
                     ..Default::default()
                 },
                 models: listed_models(&state),
@@ -180,7 +188,6 @@ async fn digital_link(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    state.limiter.check(&req)?;
     let link = DigitalLink::from_parts(req.uri().path(), req.uri().query())
         .map_err(|e| AppError::BadRequest(format!("This product link is not valid: {e}.")))?;
     match link.link_type.as_deref() {
@@ -206,7 +213,11 @@ async fn digital_link(
         (None, Some(_)) => Ok(HttpResponse::TemporaryRedirect()
             .insert_header((header::LOCATION, format!("/01/{gtin}")))
             .finish()),
-        (None, None) => model_page(&state, &link.gtin).await,
+        (None, None) => {
+            // Redirects cost nothing and count once, at /check; the model page is a lookup.
+            state.limiter.check(&req)?;
+            model_page(&state, &link.gtin).await
+        }
     }
 }
 

@@ -29,26 +29,29 @@ impl LookupLimiter {
     }
 
     /// The client's address: the peer, or — when the peer is a trusted proxy — the right-most
-    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy. An entry that does not parse
+    /// ends the walk at the last trusted hop, so a client cannot slip an address past it.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
         let peer = req.peer_addr()?.ip();
         if !self.trusted_proxies.contains(&peer) {
             return Some(peer);
         }
-        let forwarded: Vec<IpAddr> = req
+        let entries: Vec<String> = req
             .headers()
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|s| IpAddr::from_str(s.trim()).ok())
+            .map(|s| s.trim().to_owned())
             .collect();
-        Some(
-            forwarded
-                .into_iter()
-                .rev()
-                .find(|ip| !self.trusted_proxies.contains(ip))
-                .unwrap_or(peer),
-        )
+        let mut client = peer;
+        for entry in entries.iter().rev() {
+            match IpAddr::from_str(entry) {
+                Ok(ip) if self.trusted_proxies.contains(&ip) => client = ip,
+                Ok(ip) => return Some(ip),
+                Err(_) => break,
+            }
+        }
+        Some(client)
     }
 
     /// Counts one lookup for the client of `req`; over the limit it is a 429 with Retry-After.
@@ -56,7 +59,7 @@ impl LookupLimiter {
         let (Some(limiter), Some(ip)) = (&self.limiter, self.client_ip(req)) else {
             return Ok(());
         };
-        limiter.check_key(&ip).map_err(|not_until| {
+        limiter.check_key(&limit_key(ip)).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             AppError::TooManyRequests {
                 retry_after_secs: wait.as_secs().max(1),
@@ -70,5 +73,33 @@ impl LookupLimiter {
             l.retain_recent();
             l.shrink_to_fit();
         }
+    }
+}
+
+/// The key an address is limited under. One IPv6 subscriber usually holds a whole /64 and can
+/// pick any address in it, so IPv6 is limited per /64; IPv4 per address.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_is_limited_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        assert_ne!(limit_key(a), limit_key(c));
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(limit_key(v4), v4);
     }
 }

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 
 use crate::db::catalogue::ProductModel;
 use crate::db::lookup::UnitMatch;
-use crate::domain::warranty::WarrantyStatus;
+use crate::domain::warranty::{StartBasis, WarrantyStatus};
 
 pub fn long_date(d: NaiveDate) -> String {
     d.format("%-d %B %Y").to_string()
@@ -59,13 +59,19 @@ pub struct WarrantyView {
 }
 
 impl WarrantyView {
-    pub fn new(status: WarrantyStatus, model: &ProductModel) -> Self {
+    pub fn new(status: WarrantyStatus, basis: Option<StartBasis>, model: &ProductModel) -> Self {
         let terms = model.terms();
-        let term = format!(
+        let mut term = format!(
             "This model has a {}-month warranty, counted {}.",
             terms.months,
             terms.start_rule.describe(terms.grace_days as i32)
         );
+        if basis == Some(StartBasis::ManufacturePlusGrace) {
+            term.push_str(
+                " We have no sale date for this unit, so these dates are counted from its manufacture. \
+                 If you bought it later, your warranty runs from your purchase date: keep your receipt.",
+            );
+        }
         let (headline, detail) = match status {
             WarrantyStatus::Active { ends_on, .. } => (
                 format!("Under warranty until {}", long_date(ends_on)),
@@ -80,7 +86,7 @@ impl WarrantyView {
             WarrantyStatus::NotStarted { starts_on, .. } => (
                 "Warranty not started yet".to_owned(),
                 format!(
-                    "{term} We have no sale recorded for this unit yet, so its warranty starts on {} at the latest.",
+                    "{term} Its warranty starts on {} at the latest.",
                     long_date(starts_on)
                 ),
             ),
@@ -138,7 +144,11 @@ impl UnitPage {
             brand: m.model.brand.clone(),
             model_number: m.model.model_number.clone(),
             lot,
-            warranty: WarrantyView::new(m.warranty(today), &m.model),
+            warranty: WarrantyView::new(
+                m.warranty(today),
+                m.model.terms().start(&m.dates()).map(|(_, b)| b),
+                &m.model,
+            ),
             lot_note,
         }
     }

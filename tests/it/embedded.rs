@@ -20,10 +20,13 @@ impl Drop for Portal {
     }
 }
 
-fn start_portal(data_dir: &std::path::Path) -> Portal {
+/// Starts the portal in `cwd` with the default data directory (`./data`, relative, as a user
+/// running `cargo run` gets it).
+fn start_portal(cwd: &std::path::Path) -> Portal {
     let child = Command::new(env!("CARGO_BIN_EXE_recall-portal"))
-        .args(["--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
+        .args(["--bind", "127.0.0.1:0"])
+        .current_dir(cwd)
+        .env_remove("PORTAL_DATA_DIR")
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -102,7 +105,7 @@ async fn serve_runs_its_own_postgres_keeps_data_and_refuses_a_second_instance() 
     let data = base.join("data");
 
     // First start: a new cluster, migrated and seeded, answering lookups.
-    let first = start_portal(&data);
+    let first = start_portal(&base);
     assert!(
         first
             .stdout
@@ -114,7 +117,8 @@ async fn serve_runs_its_own_postgres_keeps_data_and_refuses_a_second_instance() 
     assert_eq!(lookup_status(first.port).await, 200);
     assert!(postmaster_running(&data));
 
-    // A second instance on the same data directory exits with a clear message.
+    // A second instance on the same data directory (named absolutely this time) exits with a
+    // clear message.
     let out = Command::new(env!("CARGO_BIN_EXE_recall-portal"))
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
@@ -139,7 +143,7 @@ async fn serve_runs_its_own_postgres_keeps_data_and_refuses_a_second_instance() 
     );
 
     // Restart: the same data, no second seeding.
-    let second = start_portal(&data);
+    let second = start_portal(&base);
     assert!(
         !second
             .stdout

@@ -69,6 +69,9 @@ pub fn test_db() -> &'static TestDb {
             template,
             cluster,
         };
+        if tdb.cluster.is_none() {
+            drop_databases_of_finished_runs(&tdb.admin_url);
+        }
         db::execute_sync(
             &tdb.admin_url,
             &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", tdb.template),

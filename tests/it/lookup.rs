@@ -24,7 +24,7 @@ async fn a_found_unit_shows_product_lot_warranty_and_recall_status() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Arden Tools PowerCell 18V 5.0 Ah battery pack"));
     assert!(body.contains(BATTERY));
-    assert!(body.contains("<code>ABC123</code>, made 15 January 2025; use by 31 December 2026"));
+    assert!(body.contains("<code>ABC123</code>, made 15 January 2025; expires 31 December 2026"));
     // Lot ABC123 was made 2025-01-15; no sale is recorded, so the warranty runs from
     // manufacture + 90 days (2025-04-15) for 24 months.
     assert!(
@@ -93,6 +93,7 @@ async fn an_unknown_serial_says_where_to_look_and_keeps_the_input() {
     let (status, body) = app.page("/check?serial=X1&gtin=09506000999999").await;
     assert_eq!(status, 404);
     assert!(body.contains("We also have no product with GTIN"));
+    assert!(body.contains(r#"id="gtin-error""#) && body.contains(r#"aria-invalid="true""#));
 }
 
 #[tokio::test]
@@ -101,7 +102,7 @@ async fn invalid_input_is_a_400_with_the_reason_next_to_the_field_and_the_text_k
     let (status, body) = app.page(&format!("/check?serial={}", q("<b>AB#1"))).await;
     assert_eq!(status, 400);
     assert!(
-        body.contains(r#"id="serial-error" role="alert">A serial number cannot contain “#”"#),
+        body.contains(r#"id="serial-error">A serial number cannot contain “#”"#),
         "{body}"
     );
     assert!(
@@ -243,6 +244,13 @@ async fn a_digital_link_redirects_to_the_lookup_result() {
     assert!(body.contains(
         "The code you scanned says lot ABC999, but our records for this serial say lot ABC123"
     ));
+
+    // A `lot` in the address that is not a lot code is never shown.
+    let (status, body) = app
+        .page("/check?serial=SN0001&gtin=09506000134352&lot=Call%20%2B1-800-555%20now")
+        .await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("The code you scanned says lot") && !body.contains("800-555"));
 
     // Percent-encoded serials survive the round trip.
     let r = app.get("/01/09506000134352/21/SN%2F1").await;

@@ -130,14 +130,11 @@ async fn lookups_over_the_rate_limit_get_a_429_with_retry_after() {
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert!(r.text().await.unwrap().contains("Too many lookups"));
-    // Digital Links count against the same allowance.
-    assert_eq!(
-        app.get("/01/09506000134352/21/SN0700")
-            .await
-            .status()
-            .as_u16(),
-        429
-    );
+    // A unit's Digital Link is a free redirect; the lookup it leads to is what counts, so a
+    // scanned QR code costs one lookup, not two. The model page is a lookup of its own.
+    let r = app.get("/01/09506000134352/21/SN0700").await;
+    assert_eq!(r.status().as_u16(), 307);
+    assert_eq!(app.get("/01/09506000134352").await.status().as_u16(), 429);
     // Pages that are not lookups are not limited.
     assert_eq!(app.get("/").await.status().as_u16(), 200);
     // An untrusted client cannot escape the limit by inventing X-Forwarded-For.
@@ -168,4 +165,13 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
     assert_eq!(get("203.0.113.1").await.unwrap().status().as_u16(), 200);
     assert_eq!(get("203.0.113.1").await.unwrap().status().as_u16(), 429);
     assert_eq!(get("203.0.113.2").await.unwrap().status().as_u16(), 200);
+    // An entry that does not parse stops the walk at the proxy: both land in its bucket.
+    let garbled = |ip: &'static str| {
+        app.client
+            .get(format!("{}/check?serial=SN0700", app.address))
+            .header("X-Forwarded-For", format!("{ip}, not-an-ip"))
+            .send()
+    };
+    assert_eq!(garbled("203.0.113.5").await.unwrap().status().as_u16(), 200);
+    assert_eq!(garbled("203.0.113.6").await.unwrap().status().as_u16(), 429);
 }
