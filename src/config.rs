@@ -47,12 +47,82 @@ pub struct Config {
     #[arg(long, env = "PORTAL_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
 
+    /// The portal's public address, used in links inside mails and for the Origin check of
+    /// forms. Default: http://<bind address>.
+    #[arg(long, env = "PORTAL_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// Mark session cookies `Secure`: auto (when the base URL is https), true or false.
+    #[arg(long, env = "PORTAL_COOKIE_SECURE", default_value = "auto")]
+    pub cookie_secure: CookieSecure,
+
+    /// A session ends after this many minutes without a request.
+    #[arg(long, env = "PORTAL_SESSION_IDLE_MINUTES", default_value_t = 60)]
+    pub session_idle_minutes: u32,
+
+    /// A session ends this many hours after sign-in, whatever the activity.
+    #[arg(long, env = "PORTAL_SESSION_MAX_HOURS", default_value_t = 24)]
+    pub session_max_hours: u32,
+
+    /// Sign-in, sign-up and password-reset attempts per client IP per minute.
+    #[arg(long, env = "PORTAL_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
+    pub auth_rate_per_minute: u32,
+
+    /// Failed sign-ins in a row that lock an account for a while.
+    #[arg(long, env = "PORTAL_LOCKOUT_THRESHOLD", default_value_t = 5)]
+    pub lockout_threshold: u32,
+
+    /// How long a locked account stays locked, in minutes.
+    #[arg(long, env = "PORTAL_LOCKOUT_MINUTES", default_value_t = 15)]
+    pub lockout_minutes: u32,
+
+    /// SMTP server for outgoing mail: smtp://host:port (plain), smtp://host:587?tls=required
+    /// (STARTTLS), smtps://user:password@host:465 (TLS). Unset: mail is written as .eml files
+    /// into <data dir>/mail.
+    #[arg(long, env = "PORTAL_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The From address of outgoing mail.
+    #[arg(long, env = "PORTAL_MAIL_FROM", default_value = "Product safety & warranty <no-reply@localhost>")]
+    pub mail_from: String,
+
+    /// Delivery attempts before a mail is parked as failed.
+    #[arg(long, env = "PORTAL_OUTBOX_MAX_ATTEMPTS", default_value_t = 8)]
+    pub outbox_max_attempts: u32,
+
+    /// Whether `serve` also runs the outbox worker (turn off when running `worker` separately).
+    #[arg(long, env = "PORTAL_RUN_WORKER", default_value = "true", action = clap::ArgAction::Set)]
+    pub run_worker: bool,
+
     /// Do not load the demo catalogue into a fresh embedded database.
     #[arg(long, env = "PORTAL_NO_DEMO", default_value_t = false)]
     pub no_demo: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CookieSecure {
+    Auto,
+    True,
+    False,
+}
+
 impl Config {
+    /// The public base URL without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.base_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        match self.cookie_secure {
+            CookieSecure::Auto => self.base_url().starts_with("https://"),
+            CookieSecure::True => true,
+            CookieSecure::False => false,
+        }
+    }
+
     /// Defaults as if no flag or variable were given (used by tests and tools).
     pub fn defaults() -> Self {
         use clap::Parser;

@@ -1,6 +1,47 @@
 // @generated automatically by Diesel CLI.
-// (Written in `diesel print-schema` form for migrations/2026-11-28-000001_foundation; regenerate
+// (Written in `diesel print-schema` form for the migrations in migrations/; regenerate
 // with `diesel print-schema > src/db/schema.rs` after adding a migration.)
+
+diesel::table! {
+    account_tokens (token_hash) {
+        token_hash -> Bytea,
+        account_id -> Int8,
+        purpose -> Text,
+        new_email -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Int8,
+        email -> Text,
+        email_verified_at -> Nullable<Timestamptz>,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        display_name -> Text,
+        failed_logins -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        occurred_at -> Timestamptz,
+        event -> Text,
+        actor_id -> Nullable<Int8>,
+        subject_id -> Nullable<Int8>,
+        email -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
 
 diesel::table! {
     locations (id) {
@@ -24,6 +65,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        kind -> Text,
+        to_address -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     product_models (id) {
         id -> Int8,
         gtin -> Text,
@@ -40,6 +98,19 @@ diesel::table! {
         serial_hint -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Bytea,
+        account_id -> Nullable<Int8>,
+        csrf_token -> Text,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -72,11 +143,24 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(account_tokens -> accounts (account_id));
 diesel::joinable!(lots -> product_models (model_id));
+diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(unit_events -> locations (location_id));
 diesel::joinable!(unit_events -> units (unit_id));
 diesel::joinable!(units -> locations (location_id));
 diesel::joinable!(units -> lots (lot_id));
 diesel::joinable!(units -> product_models (model_id));
 
-diesel::allow_tables_to_appear_in_same_query!(locations, lots, product_models, unit_events, units,);
+diesel::allow_tables_to_appear_in_same_query!(
+    account_tokens,
+    accounts,
+    audit_log,
+    locations,
+    lots,
+    outbox,
+    product_models,
+    sessions,
+    unit_events,
+    units,
+);
