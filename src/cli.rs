@@ -21,7 +21,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Run the web portal (the default).
     Serve,
@@ -29,6 +29,23 @@ pub enum Command {
     Migrate,
     /// Load the demo catalogue (skipped if it is already there) and exit.
     SeedDemo,
+    /// Run only the mail outbox worker (for deployments that run it apart from `serve`).
+    Worker,
+    /// Manage administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AdminCommand {
+    /// Create an administrator. The password is read from standard input when it is piped in;
+    /// otherwise a strong one is generated and printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// The database the portal uses: an external server (`DATABASE_URL`) or its own cluster.
@@ -98,7 +115,7 @@ pub fn init_tracing() {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.clone().unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
         Command::Migrate => {
             let db = Database::open(&cli.config)?;
@@ -117,7 +134,109 @@ pub fn run() -> Result<()> {
             }
             db.stop()
         }
+        Command::Worker => {
+            let db = Database::open(&cli.config)?;
+            db::run_migrations(&db.url)?;
+            let result = runtime()?.block_on(worker(&cli.config, &db.url));
+            let stopped = db.stop();
+            result.and(stopped)
+        }
+        Command::Admin {
+            command: AdminCommand::Create { email },
+        } => {
+            let db = Database::open(&cli.config)?;
+            db::run_migrations(&db.url)?;
+            let result = runtime()?.block_on(create_admin(&db.url, &email));
+            let stopped = db.stop();
+            result.and(stopped)
+        }
     }
+}
+
+async fn worker(config: &Config, url: &str) -> Result<()> {
+    let pool = db::build_pool(url, 4)?;
+    let mailer = crate::jobs::outbox::Mailer::new(
+        config.smtp_url.as_deref(),
+        config.data_dir.join("mail"),
+        &config.mail_from,
+    )?;
+    println!(
+        "Outbox worker running ({}); Ctrl-C stops it.",
+        mailer.describe()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = crate::jobs::outbox::run(pool, mailer, crate::web::worker_settings(config)) => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// A password for a generated account: 20 random letters and digits in groups of five.
+pub fn generated_password() -> String {
+    use rand::Rng;
+    let chars: Vec<char> = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect();
+    chars
+        .chunks(5)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+async fn create_admin(url: &str, email: &str) -> Result<()> {
+    use std::io::{IsTerminal, Read};
+    let email =
+        crate::domain::account::Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let (password, generated) = if std::io::stdin().is_terminal() {
+        (generated_password(), true)
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        let pw = s.trim_end_matches(['\r', '\n']).to_owned();
+        if pw.is_empty() {
+            (generated_password(), true)
+        } else {
+            (pw, false)
+        }
+    };
+    crate::domain::account::check_password(&password, &[email.as_str()])
+        .map_err(|e| anyhow::anyhow!("password refused: {e}"))?;
+    let hash = crate::passwords::hash(password.clone()).await?;
+    use diesel_async::AsyncConnection;
+    let mut conn = diesel_async::AsyncPgConnection::establish(url).await?;
+    let account = crate::db::accounts::Account::create(
+        &mut conn,
+        &email,
+        Some(&hash),
+        crate::domain::account::Role::Admin,
+        true,
+    )
+    .await?
+    .ok_or_else(|| {
+        anyhow::anyhow!(
+            "{email} already has an account; an administrator can change its role in /admin/users"
+        )
+    })?;
+    crate::db::accounts::AuditEntry::record(
+        &mut conn,
+        crate::db::accounts::AuditEvent {
+            event: "admin_created",
+            subject_id: Some(account.id),
+            detail: Some("command line"),
+            ..Default::default()
+        },
+    )
+    .await?;
+    println!("Administrator {email} created.");
+    if generated {
+        println!("Password (shown once): {password}");
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -171,6 +290,13 @@ async fn serve_async(config: &Config, db: &Database) -> Result<()> {
         if models == 0 {
             let summary = seed::seed_demo(&mut conn, chrono::Utc::now().date_naive()).await?;
             print_demo(&summary);
+            let users = seed::seed_demo_users(&mut conn, generated_password).await?;
+            if !users.is_empty() {
+                println!("Demo sign-ins (shown once; change them in the account page):");
+                for (email, role, password) in users {
+                    println!("  {role:<9} {email:<28} {password}");
+                }
+            }
         }
     }
     let pool = db::build_pool(&db.url, config.db_pool_size)?;

@@ -83,12 +83,21 @@ pub struct Config {
     pub smtp_url: Option<String>,
 
     /// The From address of outgoing mail.
-    #[arg(long, env = "PORTAL_MAIL_FROM", default_value = "Product safety & warranty <no-reply@localhost>")]
+    #[arg(
+        long,
+        env = "PORTAL_MAIL_FROM",
+        default_value = "Product safety & warranty <no-reply@localhost>"
+    )]
     pub mail_from: String,
 
     /// Delivery attempts before a mail is parked as failed.
     #[arg(long, env = "PORTAL_OUTBOX_MAX_ATTEMPTS", default_value_t = 8)]
     pub outbox_max_attempts: u32,
+
+    /// First retry delay of a failed mail in milliseconds; it doubles with each attempt (at most
+    /// an hour).
+    #[arg(long, env = "PORTAL_OUTBOX_RETRY_BASE_MS", default_value_t = 10_000)]
+    pub outbox_retry_base_ms: u64,
 
     /// Whether `serve` also runs the outbox worker (turn off when running `worker` separately).
     #[arg(long, env = "PORTAL_RUN_WORKER", default_value = "true", action = clap::ArgAction::Set)]

@@ -9,5 +9,8 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod jobs;
+pub mod mail;
 pub mod passwords;
+pub mod tokens;
 pub mod web;

@@ -22,14 +22,18 @@ fn argon2() -> Argon2<'static> {
 
 /// Hashes a password into a PHC string (blocking: call through [`hash`] from async code).
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
-    argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("hashing: {e}"))
+    argon2()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))
 }
 
 /// Whether `password` matches `stored`. A missing or malformed hash is checked against a dummy
 /// hash instead, so an unknown account takes as long as a known one.
 pub fn verify_blocking(password: &str, stored: Option<&str>) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_blocking("dummy password for timing").unwrap_or_default());
+    let dummy =
+        DUMMY.get_or_init(|| hash_blocking("dummy password for timing").unwrap_or_default());
     let (hash, real) = match stored.and_then(|s| PasswordHash::new(s).ok()) {
         Some(h) => (h, true),
         None => match PasswordHash::new(dummy) {
@@ -45,7 +49,9 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 }
 
 pub async fn verify(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || verify_blocking(&password, stored.as_deref())).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_blocking(&password, stored.as_deref()))
+        .await
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

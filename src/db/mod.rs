@@ -1,9 +1,11 @@
 //! Database access: the pool, embedded migrations, the private PostgreSQL cluster, and the
 //! queries (each an inherent async fn on a model type; handlers never build SQL).
 
+pub mod accounts;
 pub mod catalogue;
 pub mod embedded;
 pub mod lookup;
+pub mod outbox;
 pub mod schema;
 pub mod seed;
 

@@ -316,3 +316,37 @@ pub async fn seed_demo(
         examples,
     })
 }
+
+/// Demo accounts for a fresh portal: an admin, a staff member and a customer, with generated
+/// passwords returned for printing once. Skipped when any account exists.
+pub async fn seed_demo_users(
+    conn: &mut AsyncPgConnection,
+    password: fn() -> String,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    use super::accounts::Account;
+    use crate::domain::account::{Email, Role};
+    let any: i64 = super::schema::accounts::table
+        .count()
+        .get_result(conn)
+        .await?;
+    if any > 0 {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (email, role) in [
+        ("admin@demo.example", Role::Admin),
+        ("staff@demo.example", Role::Staff),
+        ("customer@demo.example", Role::Customer),
+    ] {
+        let pw = password();
+        let hash = crate::passwords::hash(pw.clone()).await?;
+        let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if Account::create(conn, &email, Some(&hash), role, true)
+            .await?
+            .is_some()
+        {
+            out.push((email.to_string(), role.to_string(), pw));
+        }
+    }
+    Ok(out)
+}

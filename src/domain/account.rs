@@ -68,14 +68,19 @@ impl Email {
         let Some((local, domain)) = s.rsplit_once('@') else {
             return Err(EmailError::Shape);
         };
-        let ok_local = !local.is_empty() && local.len() <= 64 && !local.contains(char::is_whitespace);
+        let ok_local =
+            !local.is_empty() && local.len() <= 64 && !local.contains(char::is_whitespace);
         let ok_domain = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         // Control characters and angle brackets would let an address smuggle mail headers.
-        let clean = !s.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"' | '\\'));
+        let clean = !s
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"' | '\\'));
         if ok_local && ok_domain && clean {
             Ok(Email(s))
         } else {
@@ -105,7 +110,9 @@ pub const MAX_PASSWORD_LEN: usize = 200;
 pub fn check_password(password: &str, context: &[&str]) -> Result<(), String> {
     let len = password.chars().count();
     if len < MIN_PASSWORD_LEN {
-        return Err(format!("Use at least {MIN_PASSWORD_LEN} characters. A few unrelated words make a strong password that is easy to remember."));
+        return Err(format!(
+            "Use at least {MIN_PASSWORD_LEN} characters. A few unrelated words make a strong password that is easy to remember."
+        ));
     }
     if len > MAX_PASSWORD_LEN {
         return Err(format!("Use at most {MAX_PASSWORD_LEN} characters."));
@@ -146,22 +153,47 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ana.Lopez@Example.COM ").unwrap().as_str(), "ana.lopez@example.com");
-        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "ana@exa mple.com", "a<b>@example.com", "ana@example..com", "ana@example.com\r\nBcc: x@y.z"] {
+        assert_eq!(
+            Email::parse("  Ana.Lopez@Example.COM ").unwrap().as_str(),
+            "ana.lopez@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "ana@exa mple.com",
+            "a<b>@example.com",
+            "ana@example..com",
+            "ana@example.com\r\nBcc: x@y.z",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn weak_and_common_passwords_are_refused_with_a_reason() {
-        for weak in ["password123", "qwertyuiop", "1234567890", "ana.lopez2024", "letmein2024!"] {
+        for weak in [
+            "password123",
+            "qwertyuiop",
+            "1234567890",
+            "ana.lopez2024",
+            "letmein2024!",
+        ] {
             let e = check_password(weak, &["ana.lopez@example.com"]).expect_err(weak);
             assert!(
-                e.starts_with("This password is too easy to guess") || e.starts_with("Use at least") || e.starts_with("Do not build"),
+                e.starts_with("This password is too easy to guess")
+                    || e.starts_with("Use at least")
+                    || e.starts_with("Do not build"),
                 "{weak}: {e}"
             );
         }
-        assert!(check_password("short", &[]).unwrap_err().starts_with("Use at least 10"));
+        assert!(
+            check_password("short", &[])
+                .unwrap_err()
+                .starts_with("Use at least 10")
+        );
         assert!(check_password("correct horse battery staple lamp", &[]).is_ok());
         assert!(check_password("Tangerine-Quartz-Velvet-94", &[]).is_ok());
     }

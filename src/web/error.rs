@@ -18,6 +18,12 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("sign-in required")]
+    SignInRequired(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -75,6 +81,9 @@ impl ResponseError for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::SignInRequired(_) => StatusCode::SEE_OTHER,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,6 +118,18 @@ impl ResponseError for AppError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(30u32));
                 res
             }
+            AppError::SignInRequired(next) => HttpResponse::SeeOther()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/login?next={}", super::encode_query(next)),
+                ))
+                .finish(),
+            AppError::Forbidden(m) => ErrorPage::response(status, "Not allowed", m),
+            AppError::PayloadTooLarge => ErrorPage::response(
+                status,
+                "Too much data",
+                "What you sent is larger than this page accepts. Send less at a time.",
+            ),
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 ErrorPage::response(

@@ -1,9 +1,13 @@
 //! The HTTP side: application state, middleware, routes by audience (only `public` so far).
 
+pub mod account;
+pub mod admin;
 pub mod error;
 pub mod public;
 pub mod ratelimit;
 pub mod request_id;
+pub mod session;
+pub mod staff;
 mod views;
 
 use std::net::TcpListener;
@@ -30,6 +34,10 @@ const CATALOGUE_REFRESH: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub pool: DbPool,
     pub limiter: LookupLimiter,
+    /// Sign-in, sign-up and reset attempts per client IP.
+    pub auth_limiter: LookupLimiter,
+    pub sessions: session::SessionSettings,
+    pub config: Config,
     catalogue: RwLock<Arc<Vec<ProductModel>>>,
 }
 
@@ -42,6 +50,18 @@ impl AppState {
                 config.lookup_burst,
                 config.trusted_proxies.0.clone(),
             ),
+            auth_limiter: LookupLimiter::new(
+                config.auth_rate_per_minute,
+                config.auth_rate_per_minute.max(1),
+                config.trusted_proxies.0.clone(),
+            ),
+            sessions: session::SessionSettings {
+                idle: chrono::Duration::minutes(config.session_idle_minutes.max(1).into()),
+                max: chrono::Duration::hours(config.session_max_hours.max(1).into()),
+                secure: config.secure_cookies(),
+                origin: origin_of(&config.base_url()),
+            },
+            config: config.clone(),
             catalogue: RwLock::new(Arc::new(Vec::new())),
         }
     }
@@ -62,6 +82,23 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode_query(v: &str) -> String {
+    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// A 303 redirect (the answer to every successful POST).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location.to_owned()))
+        .finish()
 }
 
 /// Renders a template with a status. A template that fails to render is a bug: 500, logged.
@@ -117,6 +154,29 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
                 .error_handler(|e, _| bad_input_page(format!("The address is malformed: {e}"))),
         );
     public::routes(cfg);
+    account::routes(cfg);
+    cfg.service(
+        web::scope("/staff")
+            .wrap(from_fn(|req, next| {
+                session::require_role(crate::domain::account::Role::Staff, req, next)
+            }))
+            .configure(staff::routes),
+    )
+    .service(
+        web::scope("/admin")
+            .wrap(from_fn(|req, next| {
+                session::require_role(crate::domain::account::Role::Admin, req, next)
+            }))
+            .configure(admin::routes),
+    );
+}
+
+pub fn worker_settings(config: &Config) -> crate::jobs::outbox::WorkerSettings {
+    crate::jobs::outbox::WorkerSettings {
+        max_attempts: config.outbox_max_attempts.max(1) as i32,
+        base_backoff_ms: config.outbox_retry_base_ms as i64,
+        ..Default::default()
+    }
 }
 
 async fn not_found(_req: HttpRequest) -> Result<HttpResponse, AppError> {
@@ -131,6 +191,10 @@ pub struct Application {
     server: Server,
     port: u16,
     state: web::Data<AppState>,
+    worker: Option<(
+        crate::jobs::outbox::Mailer,
+        crate::jobs::outbox::WorkerSettings,
+    )>,
 }
 
 impl Application {
@@ -139,15 +203,33 @@ impl Application {
         let listener =
             TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
+        // Without a configured base URL, links in mails point at the address actually bound
+        // (which matters when the port was 0).
+        let mut config = config.clone();
+        if config.base_url.is_none() {
+            config.base_url = Some(format!("http://{}", listener.local_addr()?));
+        }
+        let config = &config;
         let state = web::Data::new(AppState::new(pool, config));
         if let Err(e) = state.reload_catalogue().await {
             tracing::warn!(error = %e, "could not load the catalogue at start; lookups will retry");
         }
+        let worker = if config.run_worker {
+            let mailer = crate::jobs::outbox::Mailer::new(
+                config.smtp_url.as_deref(),
+                config.data_dir.join("mail"),
+                &config.mail_from,
+            )?;
+            Some((mailer, worker_settings(config)))
+        } else {
+            None
+        };
         let app_state = state.clone();
         let app_config = config.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(from_fn(session::cookie_middleware))
                 .wrap(security_headers())
                 .wrap(from_fn(request_id::middleware))
                 .configure(|cfg| configure(cfg, &app_config))
@@ -164,6 +246,7 @@ impl Application {
             server: server.run(),
             port,
             state,
+            worker,
         })
     }
 
@@ -186,10 +269,30 @@ impl Application {
                     tracing::warn!(error = %e, "catalogue reload failed");
                 }
                 state.limiter.retain_recent();
+                state.auth_limiter.retain_recent();
+                if let Ok(mut conn) = state.pool.get().await
+                    && let Err(e) = crate::db::accounts::SessionRow::delete_stale(
+                        &mut conn,
+                        state.sessions.idle,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "session clean-up failed");
+                }
             }
+        });
+        let worker = self.worker.map(|(mailer, settings)| {
+            tokio::spawn(crate::jobs::outbox::run(
+                self.state.pool.clone(),
+                mailer,
+                settings,
+            ))
         });
         let result = self.server.await;
         housekeeping.abort();
+        if let Some(w) = worker {
+            w.abort();
+        }
         result
     }
 }

@@ -162,6 +162,11 @@ pub fn test_config() -> Config {
     // Most tests make many lookups from one address; the rate-limit tests set their own.
     config.lookup_rate_per_minute = 0;
     config.trusted_proxies = Default::default();
+    // Mail tests turn the worker on with their own SMTP server; nothing is written elsewhere.
+    config.run_worker = false;
+    config.data_dir = std::env::temp_dir().join(format!("recall-portal-it-{}", std::process::id()));
+    config.outbox_retry_base_ms = 200;
+    config.auth_rate_per_minute = 1000;
     config
 }
 
@@ -220,4 +225,130 @@ impl TestApp {
 /// Percent-encodes a query value.
 pub fn q(v: &str) -> String {
     percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl TestApp {
+    /// A client that keeps cookies, like a browser (and, like the others, does not follow
+    /// redirects, so tests see each 303).
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub async fn get_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+    ) -> (u16, String, Option<String>) {
+        let r = client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, r.text().await.unwrap(), location)
+    }
+
+    /// POSTs a form; returns status, body and Location.
+    pub async fn post_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, Option<String>) {
+        let r = client
+            .post(format!("{}{path}", self.address))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, r.text().await.unwrap(), location)
+    }
+
+    /// GETs `form_page`, then posts `form` to `action` with that page's CSRF token.
+    pub async fn submit(
+        &self,
+        client: &reqwest::Client,
+        form_page: &str,
+        action: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, Option<String>) {
+        let (status, body, _) = self.get_with(client, form_page).await;
+        assert_eq!(status, 200, "{form_page}: {body}");
+        let token = csrf_of(&body);
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf_token", &token));
+        self.post_with(client, action, &fields).await
+    }
+
+    /// Creates an account directly in the database (confirmed email).
+    pub fn create_user(&self, email: &str, password: &str, role: &str) {
+        let hash = recall_portal::passwords::hash_blocking(password).unwrap();
+        self.sql(&format!(
+            "INSERT INTO accounts (email, password_hash, role, email_verified_at) VALUES ('{email}', '{hash}', '{role}', now())"
+        ));
+    }
+
+    /// Signs `client` in and checks it worked.
+    pub async fn login(&self, client: &reqwest::Client, email: &str, password: &str) {
+        let (status, body, location) = self
+            .submit(
+                client,
+                "/login",
+                "/login",
+                &[("email", email), ("password", password)],
+            )
+            .await;
+        assert_eq!(status, 303, "sign-in failed: {body}");
+        assert!(location.is_some());
+    }
+
+    /// One bigint from a query on this test's database.
+    pub fn scalar(&self, sql: &str) -> i64 {
+        let (url, sql) = (self.db_url.clone(), sql.to_owned());
+        db::blocking(move || {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct V {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                v: i64,
+            }
+            let mut conn = <diesel_async::async_connection_wrapper::AsyncConnectionWrapper<
+                diesel_async::AsyncPgConnection,
+            > as diesel::Connection>::establish(&url)?;
+            let r: V =
+                diesel::sql_query(format!("SELECT ({sql})::bigint AS v")).get_result(&mut conn)?;
+            Ok(r.v)
+        })
+        .unwrap()
+    }
+}
+
+/// The CSRF token in a page's first form.
+pub fn csrf_of(body: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF token in {body}"))
+        + marker.len();
+    body[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The value of the session cookie a client holds for the app.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.cookies()
+        .find(|c| c.name() == "portal_session")
+        .map(|c| c.value().to_owned())
 }

@@ -1,0 +1,3 @@
+//! Background work that runs beside the web server (and alone with the `worker` command).
+
+pub mod outbox;

@@ -1,0 +1,168 @@
+//! The outbox worker: claims due mails in batches, sends them over a pooled SMTP transport (or
+//! writes `.eml` files when no SMTP server is configured), records the outcome set-based.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::db::DbPool;
+use crate::db::outbox::OutboxMail;
+
+/// How mail leaves the portal.
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Writes each mail as `<id>.eml` into a directory (the default without SMTP settings).
+    Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+/// Tunables of the worker.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    pub max_attempts: i32,
+    pub base_backoff_ms: i64,
+    pub batch: i64,
+    /// Mails sent at once by one worker.
+    pub concurrency: usize,
+    pub poll_interval: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            max_attempts: 8,
+            base_backoff_ms: 10_000,
+            batch: 100,
+            concurrency: 8,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// How long a claimed mail stays with its worker before another may take it.
+const LEASE_SECS: i32 = 120;
+
+impl Mailer {
+    /// SMTP when `smtp_url` is given (`smtp://`, `smtp://…?tls=required`, `smtps://`), else
+    /// `.eml` files in `mail_dir`.
+    pub fn new(smtp_url: Option<&str>, mail_dir: PathBuf, from: &str) -> Result<Self> {
+        let from: Mailbox = from
+            .parse()
+            .with_context(|| format!("PORTAL_MAIL_FROM is not a valid address: {from}"))?;
+        let transport = match smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .context("PORTAL_SMTP_URL is not a valid SMTP URL")?
+                    .timeout(Some(Duration::from_secs(15)))
+                    .build(),
+            ),
+            None => {
+                std::fs::create_dir_all(&mail_dir)
+                    .with_context(|| format!("creating {}", mail_dir.display()))?;
+                Transport::Files(
+                    AsyncFileTransport::<Tokio1Executor>::new(&mail_dir),
+                    mail_dir,
+                )
+            }
+        };
+        Ok(Mailer { transport, from })
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.transport {
+            Transport::Smtp(_) => "SMTP".to_owned(),
+            Transport::Files(_, dir) => format!(".eml files in {}", dir.display()),
+        }
+    }
+
+    async fn send(&self, mail: &OutboxMail) -> Result<()> {
+        let to: Mailbox = mail.to_address.parse().context("invalid recipient")?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&mail.subject)
+            .multipart(MultiPart::alternative_plain_html(
+                mail.body_text.clone(),
+                mail.body_html.clone(),
+            ))?;
+        match &self.transport {
+            Transport::Smtp(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}")),
+            Transport::Files(t, _) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}")),
+        }
+    }
+}
+
+/// One pass: claims due mails, sends them, records the outcome. Returns how many were claimed.
+pub async fn deliver_due(
+    pool: &DbPool,
+    mailer: &Mailer,
+    settings: WorkerSettings,
+) -> Result<usize> {
+    let claimed = {
+        let mut conn = pool.get().await?;
+        OutboxMail::claim(&mut conn, settings.batch, LEASE_SECS).await?
+    };
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let count = claimed.len();
+    let results: Vec<(i64, Result<()>)> = futures_util::stream::iter(claimed)
+        .map(move |m| async move { (m.id, mailer.send(&m).await) })
+        .buffer_unordered(settings.concurrency.max(1))
+        .collect()
+        .await;
+    let sent: Vec<i64> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(id, _)| *id)
+        .collect();
+    let failed: Vec<(i64, String)> = results
+        .into_iter()
+        .filter_map(|(id, r)| r.err().map(|e| (id, format!("{e:#}"))))
+        .collect();
+    for (id, e) in &failed {
+        tracing::warn!(mail = id, error = %e, "mail delivery failed");
+    }
+    let mut conn = pool.get().await?;
+    OutboxMail::mark_sent(&mut conn, &sent).await?;
+    OutboxMail::mark_failed(
+        &mut conn,
+        &failed,
+        settings.max_attempts,
+        settings.base_backoff_ms,
+    )
+    .await?;
+    Ok(count)
+}
+
+/// Runs until the task is dropped: delivers whatever is due, then waits for the next poll.
+pub async fn run(pool: DbPool, mailer: Mailer, settings: WorkerSettings) {
+    tracing::info!(transport = %mailer.describe(), "outbox worker started");
+    loop {
+        match deliver_due(&pool, &mailer, settings).await {
+            // A full batch: there may be more waiting.
+            Ok(n) if n as i64 >= settings.batch => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "outbox pass failed"),
+        }
+        tokio::time::sleep(settings.poll_interval).await;
+    }
+}

@@ -1,0 +1,111 @@
+//! The words of every mail the portal sends about accounts.
+
+use super::{Mail, Message};
+
+pub fn verify_email(base_url: &str, to: &str, token: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec!["Please confirm that this is your email address, so we can reach you about the products you register (safety recalls and warranty).".into()],
+        action: Some(("Confirm my email address".into(), format!("{base_url}/account/verify?token={token}"))),
+        after: vec!["The link works once and for 48 hours. If you did not create an account, ignore this mail: nothing happens without the link.".into()],
+    }
+    .into_mail("verify_email", to, "Confirm your email address")
+}
+
+/// Sent instead of a verification mail when someone signs up with an address that already has
+/// an account: the sign-up page answers the same either way, and the owner learns of it.
+pub fn signup_existing(base_url: &str, to: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec!["Someone tried to create an account with this email address, but you already have one.".into()],
+        action: Some(("Sign in".into(), format!("{base_url}/login"))),
+        after: vec![format!("Forgotten your password? Reset it at {base_url}/password/forgot. If this was not you, you can ignore this mail.")],
+    }
+    .into_mail("signup_existing", to, "You already have an account")
+}
+
+pub fn reset_password(base_url: &str, to: &str, token: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec!["We received a request to reset the password of your account.".into()],
+        action: Some(("Choose a new password".into(), format!("{base_url}/password/reset?token={token}"))),
+        after: vec!["The link works once and for one hour. If you did not ask for this, ignore this mail: your password stays as it is.".into()],
+    }
+    .into_mail("reset_password", to, "Reset your password")
+}
+
+pub fn password_changed(base_url: &str, to: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec!["The password of your account was just changed, and every device was signed out.".into()],
+        action: None,
+        after: vec![format!("If this was not you, reset your password now at {base_url}/password/forgot and contact support.")],
+    }
+    .into_mail("password_changed", to, "Your password was changed")
+}
+
+pub fn confirm_new_email(base_url: &str, to: &str, token: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec!["Please confirm that you want to use this address for your account from now on.".into()],
+        action: Some(("Confirm the new address".into(), format!("{base_url}/account/email/confirm?token={token}"))),
+        after: vec!["The link works once and for 48 hours. Until you confirm, your account keeps its current address.".into()],
+    }
+    .into_mail("confirm_new_email", to, "Confirm your new email address")
+}
+
+pub fn email_change_requested(to: &str, new_email: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![format!("Someone signed in to your account asked to change its email address to {new_email}. It changes only when that address confirms.")],
+        action: None,
+        after: vec!["If this was not you, change your password now and contact support.".into()],
+    }
+    .into_mail("email_change_requested", to, "Your account's email address is changing")
+}
+
+pub fn invite(base_url: &str, to: &str, role: &str, token: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![format!("You have been invited to the product safety and warranty portal as {role}. Choose a password to accept.")],
+        action: Some(("Accept the invitation".into(), format!("{base_url}/invite/accept?token={token}"))),
+        after: vec!["The link works once and for 7 days.".into()],
+    }
+    .into_mail("invite", to, "You are invited to the warranty and recall portal")
+}
+
+pub fn account_deleted(to: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            "Your account has been deleted and your personal data erased.".into(),
+            "As the law requires, we keep the contact details of products you registered for at least six years after their manufacture, and use them only to tell you about a safety recall.".into(),
+        ],
+        action: None,
+        after: vec![],
+    }
+    .into_mail("account_deleted", to, "Your account was deleted")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mails_have_both_bodies_with_the_link() {
+        let m = verify_email("https://portal.example", "ana@example.com", "TOKEN123").unwrap();
+        assert!(
+            m.text
+                .contains("https://portal.example/account/verify?token=TOKEN123")
+        );
+        assert!(
+            m.html
+                .contains(r#"href="https://portal.example/account/verify?token=TOKEN123""#)
+        );
+        assert!(m.html.contains("<!doctype html>"));
+        // Text bodies are not HTML-escaped; HTML bodies are.
+        let m = email_change_requested("old@example.com", "a&b@example.com").unwrap();
+        assert!(m.text.contains("a&b@example.com"));
+        assert!(m.html.contains("a&#38;b@example.com") || m.html.contains("a&amp;b@example.com"));
+    }
+}
