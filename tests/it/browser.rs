@@ -164,3 +164,43 @@ async fn a_customer_types_a_serial_and_reads_the_answer() {
     assert_eq!(err, "A serial number cannot contain “#”");
     assert_eq!(kept.as_deref(), Some("AB#1"));
 }
+
+#[tokio::test]
+async fn a_customer_signs_up_follows_the_mailed_link_and_signs_in() {
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let port = smtp.port;
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.run_worker = true;
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await;
+    let Some((client, _driver, _profile)) = browser().await else { return };
+    let password = "Juniper-Falcon-Meadow-31";
+    let result = async {
+        client.goto(&format!("{}/signup", app.address)).await?;
+        client.find(Locator::Id("email")).await?.send_keys("kim@example.com").await?;
+        client.find(Locator::Id("password")).await?.send_keys(password).await?;
+        client.find(Locator::Css("form button[type=submit]")).await?.click().await?;
+        let sent = client.wait().for_element(Locator::Id("msg-title")).await?.text().await?;
+
+        let mail = smtp.wait_for_mail_to("kim@example.com").await;
+        let link = crate::smtp::link_in(&mail, &format!("{}/account/verify?token=", app.address));
+        client.goto(&link).await?;
+        client.find(Locator::Css("form button[type=submit]")).await?.click().await?;
+        let notice = client.wait().for_element(Locator::Css("p.notice.ok")).await?.text().await?;
+
+        client.find(Locator::Id("email")).await?.send_keys("kim@example.com").await?;
+        client.find(Locator::Id("password")).await?.send_keys(password).await?;
+        client.find(Locator::Css("form button[type=submit]")).await?.click().await?;
+        let title = client.wait().for_element(Locator::Id("acct-title")).await?.text().await?;
+        let body = client.source().await?;
+        Ok::<_, fantoccini::error::CmdError>((sent, notice, title, body))
+    }
+    .await;
+    let _ = client.close().await;
+    let (sent, notice, title, body) = result.expect("browser journey");
+    assert_eq!(sent, "Check your email");
+    assert_eq!(notice, "Your email address is confirmed. Sign in to continue.");
+    assert_eq!(title, "Your account");
+    assert!(body.contains("kim@example.com") && !body.contains("not confirmed"));
+}

@@ -25,6 +25,9 @@ async fn every_response_carries_security_headers_and_a_request_id() {
     let app = spawn_app().await;
     for path in [
         "/",
+        "/login",
+        "/signup",
+        "/admin",
         "/check?serial=SN0700",
         "/check?serial=%23",
         "/nope",
