@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -234,22 +234,40 @@ pub async fn require_role(
     needed: Role,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let session = Session::load(req.request()).await?;
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    use actix_web::ResponseError;
+    // Refusals are answered here as responses (not errors), so the outer middleware still add
+    // the security headers and the request id.
+    let refuse = |req: ServiceRequest, e: AppError| {
+        Ok(req.into_response(e.error_response()).map_into_right_body())
+    };
+    let session = match Session::load(req.request()).await {
+        Ok(s) => s,
+        Err(e) => return refuse(req, e),
+    };
     match session.and_then(|s| s.account) {
-        None => Err(AppError::SignInRequired(return_path(req.request())).into()),
-        Some(a) if !a.role().allows(needed) => Err(AppError::Forbidden(format!(
-            "This area is for {} only. You are signed in as {} ({}).",
-            if needed == Role::Admin {
+        None => {
+            let next_path = return_path(req.request());
+            refuse(req, AppError::SignInRequired(next_path))
+        }
+        Some(a) if !a.role().allows(needed) => {
+            let who = if needed == Role::Admin {
                 "administrators"
             } else {
                 "service staff"
-            },
-            a.email,
-            a.role
-        ))
-        .into()),
-        Some(_) => next.call(req).await,
+            };
+            refuse(
+                req,
+                AppError::Forbidden(format!(
+                    "This area is for {who} only. You are signed in as {} ({}).",
+                    a.email, a.role
+                )),
+            )
+        }
+        Some(_) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
     }
 }
 

@@ -174,25 +174,70 @@ async fn a_customer_signs_up_follows_the_mailed_link_and_signs_in() {
         c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
     })
     .await;
-    let Some((client, _driver, _profile)) = browser().await else { return };
+    let Some((client, _driver, _profile)) = browser().await else {
+        return;
+    };
     let password = "Juniper-Falcon-Meadow-31";
     let result = async {
         client.goto(&format!("{}/signup", app.address)).await?;
-        client.find(Locator::Id("email")).await?.send_keys("kim@example.com").await?;
-        client.find(Locator::Id("password")).await?.send_keys(password).await?;
-        client.find(Locator::Css("form button[type=submit]")).await?.click().await?;
-        let sent = client.wait().for_element(Locator::Id("msg-title")).await?.text().await?;
+        client
+            .find(Locator::Id("email"))
+            .await?
+            .send_keys("kim@example.com")
+            .await?;
+        client
+            .find(Locator::Id("password"))
+            .await?
+            .send_keys(password)
+            .await?;
+        client
+            .find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let sent = client
+            .wait()
+            .for_element(Locator::Id("msg-title"))
+            .await?
+            .text()
+            .await?;
 
         let mail = smtp.wait_for_mail_to("kim@example.com").await;
         let link = crate::smtp::link_in(&mail, &format!("{}/account/verify?token=", app.address));
         client.goto(&link).await?;
-        client.find(Locator::Css("form button[type=submit]")).await?.click().await?;
-        let notice = client.wait().for_element(Locator::Css("p.notice.ok")).await?.text().await?;
+        client
+            .find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let notice = client
+            .wait()
+            .for_element(Locator::Css("p.notice.ok"))
+            .await?
+            .text()
+            .await?;
 
-        client.find(Locator::Id("email")).await?.send_keys("kim@example.com").await?;
-        client.find(Locator::Id("password")).await?.send_keys(password).await?;
-        client.find(Locator::Css("form button[type=submit]")).await?.click().await?;
-        let title = client.wait().for_element(Locator::Id("acct-title")).await?.text().await?;
+        client
+            .find(Locator::Id("email"))
+            .await?
+            .send_keys("kim@example.com")
+            .await?;
+        client
+            .find(Locator::Id("password"))
+            .await?
+            .send_keys(password)
+            .await?;
+        client
+            .find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let title = client
+            .wait()
+            .for_element(Locator::Id("acct-title"))
+            .await?
+            .text()
+            .await?;
         let body = client.source().await?;
         Ok::<_, fantoccini::error::CmdError>((sent, notice, title, body))
     }
@@ -200,7 +245,10 @@ async fn a_customer_signs_up_follows_the_mailed_link_and_signs_in() {
     let _ = client.close().await;
     let (sent, notice, title, body) = result.expect("browser journey");
     assert_eq!(sent, "Check your email");
-    assert_eq!(notice, "Your email address is confirmed. Sign in to continue.");
+    assert_eq!(
+        notice,
+        "Your email address is confirmed. Sign in to continue."
+    );
     assert_eq!(title, "Your account");
     assert!(body.contains("kim@example.com") && !body.contains("not confirmed"));
 }
