@@ -108,15 +108,25 @@ impl Account {
         Ok(r.locked)
     }
 
-    pub async fn record_login(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
-        diesel::update(accounts::table.find(id))
-            .set((
-                accounts::failed_logins.eq(0),
-                accounts::locked_until.eq(None::<DateTime<Utc>>),
-            ))
-            .execute(conn)
-            .await
-            .map(|_| ())
+    /// Records a successful sign-in — unless the account got locked meanwhile (by parallel
+    /// failed attempts): the lock is decided here, in one statement, not from an earlier read.
+    /// Returns whether the sign-in may go ahead.
+    pub async fn record_login(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+        let now = Utc::now();
+        diesel::update(
+            accounts::table.find(id).filter(
+                accounts::locked_until
+                    .is_null()
+                    .or(accounts::locked_until.le(now)),
+            ),
+        )
+        .set((
+            accounts::failed_logins.eq(0),
+            accounts::locked_until.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
     }
 
     pub async fn set_password(
@@ -152,15 +162,23 @@ impl Account {
         if taken > 0 {
             return Ok(false);
         }
-        diesel::update(accounts::table.find(id))
+        let updated = diesel::update(accounts::table.find(id))
             .set((
                 accounts::email.eq(email.as_str()),
                 accounts::email_verified_at.eq(Utc::now()),
                 accounts::updated_at.eq(Utc::now()),
             ))
             .execute(conn)
-            .await?;
-        Ok(true)
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            // Taken between the check and the update by a concurrent sign-up.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn mark_verified(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
@@ -189,10 +207,12 @@ impl Account {
         .await
     }
 
+    /// Administrators who can actually sign in (an invitation not yet accepted does not count).
     pub async fn count_admins(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
         accounts::table
             .filter(accounts::role.eq("admin"))
             .filter(accounts::deleted_at.is_null())
+            .filter(accounts::password_hash.is_not_null())
             .count()
             .get_result(conn)
             .await
@@ -238,6 +258,13 @@ impl Account {
         diesel::delete(account_tokens::table.filter(account_tokens::account_id.eq(id)))
             .execute(conn)
             .await?;
+        // The security log keeps what happened, not the address.
+        diesel::update(
+            audit_log::table.filter(audit_log::subject_id.eq(id).or(audit_log::actor_id.eq(id))),
+        )
+        .set(audit_log::email.eq(None::<String>))
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }
@@ -401,6 +428,16 @@ impl AccountToken {
         purpose: TokenPurpose,
         new_email: Option<&str>,
     ) -> QueryResult<()> {
+        // Earlier unused tokens of the same purpose stop working: only the newest mail's link does.
+        diesel::update(
+            account_tokens::table
+                .filter(account_tokens::account_id.eq(account_id))
+                .filter(account_tokens::purpose.eq(purpose.as_str()))
+                .filter(account_tokens::used_at.is_null()),
+        )
+        .set(account_tokens::used_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
         diesel::insert_into(account_tokens::table)
             .values((
                 account_tokens::token_hash.eq(token_hash),
@@ -430,6 +467,19 @@ impl AccountToken {
             .first(conn)
             .await
             .optional()
+    }
+
+    /// Voids every unused link of an account: after a password change or reset, or an email
+    /// change, a link mailed earlier (possibly to an attacker) must not work any more.
+    pub async fn revoke_all(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<usize> {
+        diesel::update(
+            account_tokens::table
+                .filter(account_tokens::account_id.eq(account_id))
+                .filter(account_tokens::used_at.is_null()),
+        )
+        .set(account_tokens::used_at.eq(Utc::now()))
+        .execute(conn)
+        .await
     }
 
     /// Uses a token: one statement, so a link works exactly once even when clicked twice at

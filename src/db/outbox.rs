@@ -69,45 +69,56 @@ impl OutboxMail {
         .await
     }
 
-    pub async fn mark_sent(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<usize> {
-        if ids.is_empty() {
+    /// Marks claimed mails as sent. Each is `(id, attempts as claimed)`: a mail whose lease
+    /// was lost and re-claimed by another worker (its attempts moved on) is left to that worker.
+    pub async fn mark_sent(
+        conn: &mut AsyncPgConnection,
+        claimed: &[(i64, i32)],
+    ) -> QueryResult<usize> {
+        if claimed.is_empty() {
             return Ok(0);
         }
-        diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
-            .set((
-                outbox::status.eq("sent"),
-                outbox::sent_at.eq(Utc::now()),
-                outbox::last_error.eq(None::<String>),
-            ))
-            .execute(conn)
-            .await
+        let ids: Vec<i64> = claimed.iter().map(|c| c.0).collect();
+        let attempts: Vec<i32> = claimed.iter().map(|c| c.1).collect();
+        diesel::sql_query(
+            "UPDATE outbox o SET status = 'sent', sent_at = now(), last_error = NULL
+             FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)
+             WHERE o.id = c.id AND o.attempts = c.attempts AND o.status = 'queued'",
+        )
+        .bind::<Array<BigInt>, _>(ids)
+        .bind::<Array<Integer>, _>(attempts)
+        .execute(conn)
+        .await
     }
 
-    /// Records failed attempts: retried after `base_backoff_ms × 2^(attempts−1)` (at most an
-    /// hour), or parked as failed once `max_attempts` is reached. One statement for the batch.
+    /// Records failed attempts `(id, attempts as claimed, error)`: retried after
+    /// `base_backoff_ms × 2^(attempts−1)` (at most an hour), or parked as failed once
+    /// `max_attempts` is reached. One statement for the batch; lost leases are skipped.
     pub async fn mark_failed(
         conn: &mut AsyncPgConnection,
-        failures: &[(i64, String)],
+        failures: &[(i64, i32, String)],
         max_attempts: i32,
         base_backoff_ms: i64,
     ) -> QueryResult<usize> {
         if failures.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<i64> = failures.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = failures.iter().map(|f| f.0).collect();
+        let attempts: Vec<i32> = failures.iter().map(|f| f.1).collect();
         let errors: Vec<String> = failures
             .iter()
-            .map(|(_, e)| e.chars().take(500).collect())
+            .map(|f| f.2.chars().take(500).collect())
             .collect();
         diesel::sql_query(
             "UPDATE outbox o SET
                  last_error = f.error,
-                 status = CASE WHEN o.attempts >= $3 THEN 'failed' ELSE 'queued' END,
-                 next_attempt_at = now() + make_interval(secs => least(3600, $4::float8 / 1000 * power(2, greatest(o.attempts - 1, 0))))
-             FROM unnest($1::bigint[], $2::text[]) AS f(id, error)
-             WHERE o.id = f.id",
+                 status = CASE WHEN o.attempts >= $4 THEN 'failed' ELSE 'queued' END,
+                 next_attempt_at = now() + make_interval(secs => least(3600, $5::float8 / 1000 * power(2, greatest(o.attempts - 1, 0))))
+             FROM unnest($1::bigint[], $2::int[], $3::text[]) AS f(id, attempts, error)
+             WHERE o.id = f.id AND o.attempts = f.attempts AND o.status = 'queued'",
         )
         .bind::<Array<BigInt>, _>(ids)
+        .bind::<Array<Integer>, _>(attempts)
         .bind::<Array<Text>, _>(errors)
         .bind::<Integer, _>(max_attempts)
         .bind::<BigInt, _>(base_backoff_ms)
@@ -115,9 +126,10 @@ impl OutboxMail {
         .await
     }
 
-    /// Puts a failed (or queued) mail back at the front of the queue with a fresh count.
+    /// Puts a failed mail back at the front of the queue with a fresh count. Only failed mails:
+    /// a queued one may be in a worker's hands right now.
     pub async fn retry(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
-        diesel::update(outbox::table.find(id).filter(outbox::status.ne("sent")))
+        diesel::update(outbox::table.find(id).filter(outbox::status.eq("failed")))
             .set((
                 outbox::status.eq("queued"),
                 outbox::attempts.eq(0),

@@ -282,10 +282,47 @@ async fn login(
     .await;
     let now = Utc::now();
     match account {
-        Some(a) if password_ok && !a.is_locked(now) => {
+        Some(a) if password_ok && !a.is_locked(now) && a.email_verified_at.is_none() => {
+            // Only someone who knows the password learns that the address is unconfirmed.
+            let base = state.config.base_url();
+            let mut conn = state.pool.get().await?;
+            conn.transaction::<_, AppError, _>(async |conn| {
+                let token = new_token();
+                AccountToken::create(
+                    conn,
+                    &hash_token(&token),
+                    a.id,
+                    TokenPurpose::VerifyEmail,
+                    None,
+                )
+                .await?;
+                OutboxMail::enqueue(conn, &messages::verify_email(&base, &a.email, &token)?)
+                    .await?;
+                Ok(())
+            })
+            .await?;
+            let message = "Confirm your email address first: we have sent a new link to it. Follow the link, then sign in.";
+            Ok(render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &login_form(
+                    &session,
+                    &form.email,
+                    next.as_deref(),
+                    None,
+                    Some(message.into()),
+                ),
+            ))
+        }
+        Some(a)
+            if password_ok && !a.is_locked(now) && {
+                // The lock is decided in the database at this moment, not from the read above, so
+                // parallel guesses cannot slip past a lock set by their siblings.
+                let mut conn = state.pool.get().await?;
+                Account::record_login(&mut conn, a.id).await?
+            } =>
+        {
             {
                 let mut conn = state.pool.get().await?;
-                Account::record_login(&mut conn, a.id).await?;
                 // A new session id at sign-in: the anonymous session is thrown away.
                 SessionRow::delete(&mut conn, &session.token_hash).await?;
                 AuditEntry::record(
@@ -633,9 +670,11 @@ async fn verify(
 }
 
 async fn resend_verification(
+    req: HttpRequest,
     state: web::Data<AppState>,
     f: CsrfForm<Empty>,
 ) -> Result<HttpResponse, AppError> {
+    state.auth_limiter.check(&req)?;
     let account = f
         .session
         .account
@@ -843,6 +882,7 @@ async fn set_password_with_token(
             };
             Account::set_password(conn, t.account_id, &hash).await?;
             SessionRow::delete_for_account(conn, t.account_id).await?;
+            AccountToken::revoke_all(conn, t.account_id).await?;
             let event = if purpose == TokenPurpose::Invite {
                 Account::mark_verified(conn, t.account_id).await?;
                 "invite_accepted"
@@ -1004,6 +1044,32 @@ async fn settings_page(user: SignedIn, q: web::Query<NoticeQuery>) -> HttpRespon
     )
 }
 
+/// Checks the current password for a sensitive change. Limited per IP like sign-in, and a wrong
+/// password counts towards the account's lockout, so a stolen session cannot guess it.
+async fn current_password_ok(
+    req: &HttpRequest,
+    state: &AppState,
+    account: &Account,
+    password: &str,
+) -> Result<bool, AppError> {
+    state.auth_limiter.check(req)?;
+    if account.is_locked(Utc::now()) {
+        return Ok(false);
+    }
+    if passwords::verify(password.to_owned(), account.password_hash.clone()).await {
+        return Ok(true);
+    }
+    let mut conn = state.pool.get().await?;
+    Account::record_failed_login(
+        &mut conn,
+        account.id,
+        state.config.lockout_threshold as i32,
+        state.config.lockout_minutes as i32,
+    )
+    .await?;
+    Ok(false)
+}
+
 /// The signed-in user behind a posted form (a form posted after sign-out goes to sign in).
 fn form_user<T>(f: &CsrfForm<T>) -> Result<SignedIn, AppError> {
     match &f.session.account {
@@ -1037,7 +1103,7 @@ async fn change_password(
         }
         render(StatusCode::UNPROCESSABLE_ENTITY, &page)
     };
-    if !passwords::verify(f.form.current_password.clone(), a.password_hash.clone()).await {
+    if !current_password_ok(&req, &state, a, &f.form.current_password).await? {
         return Ok(refuse(
             "current",
             "That is not your current password.".into(),
@@ -1052,8 +1118,10 @@ async fn change_password(
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, AppError, _>(async |conn| {
         Account::set_password(conn, a.id, &hash).await?;
-        // Every session ends, this one included; a fresh one is started below.
+        // Every session ends, this one included (a fresh one is started below), and every link
+        // mailed before stops working.
         SessionRow::delete_for_account(conn, a.id).await?;
+        AccountToken::revoke_all(conn, a.id).await?;
         OutboxMail::enqueue(conn, &messages::password_changed(&base, &a.email)?).await?;
         AuditEntry::record(
             conn,
@@ -1104,7 +1172,7 @@ async fn change_email(
         Ok(e) => e,
         Err(e) => return Ok(refuse("new", capitalise(&e.to_string()))),
     };
-    if !passwords::verify(f.form.email_password.clone(), a.password_hash.clone()).await {
+    if !current_password_ok(&req, &state, a, &f.form.email_password).await? {
         return Ok(refuse(
             "current",
             "That is not your current password.".into(),
@@ -1192,6 +1260,8 @@ async fn confirm_email(
             };
             let changed = Account::set_email(conn, t.account_id, &email).await?;
             if changed {
+                // Links mailed to the old address (a password reset) must not work any more.
+                AccountToken::revoke_all(conn, t.account_id).await?;
                 AuditEntry::record(
                     conn,
                     AuditEvent {
@@ -1296,13 +1366,26 @@ async fn delete_account(
 ) -> Result<HttpResponse, AppError> {
     let user = form_user(&f)?;
     let a = &user.account;
-    if !passwords::verify(f.form.delete_password.clone(), a.password_hash.clone()).await {
+    if !current_password_ok(&req, &state, a, &f.form.delete_password).await? {
         let mut page = SettingsPage::new(&user, None);
         page.delete_current = page
             .delete_current
             .clone()
             .error(Some("That is not your current password.".into()));
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    }
+    if a.role() == Role::Admin {
+        let mut conn = state.pool.get().await?;
+        if Account::count_admins(&mut conn).await? <= 1 {
+            return Ok(message(
+                StatusCode::CONFLICT,
+                "You are the last administrator",
+                &[
+                    "The portal needs at least one administrator. Make someone else an administrator first, then delete your account.",
+                ],
+                Some(("People", "/admin/users")),
+            ));
+        }
     }
     let ip = ip(&req, &state);
     let goodbye: Mail = messages::account_deleted(&a.email)?;

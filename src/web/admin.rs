@@ -234,10 +234,7 @@ async fn invite(
         .await?;
     drop(conn);
     if !created {
-        let field = invite_field().value(f.form.email.clone()).error(Some(
-            "This address already has an account. Change its role in the list below instead."
-                .into(),
-        ));
+        let field = invite_field().value(f.form.email.clone())            .error(Some("This address already has an account. Once it is confirmed, change its role in the list below.".into()));
         return users_page(
             &admin,
             &state,
@@ -285,9 +282,32 @@ async fn change_role(
         };
         return users_page(&admin, &state, &empty, StatusCode::CONFLICT, invite_field(), Some("The portal needs at least one administrator: make someone else an administrator first.".into())).await;
     }
+    if role > target.role()
+        && (target.email_verified_at.is_none() || target.password_hash.is_none())
+    {
+        drop(conn);
+        let empty = ListQuery {
+            notice: None,
+            role: None,
+            status: None,
+            event: None,
+            email: None,
+        };
+        return users_page(
+            &admin,
+            &state,
+            &empty,
+            StatusCode::CONFLICT,
+            invite_field(),
+            Some(format!("{} has not confirmed their email address or set a password yet, so it cannot be given more rights.", target.email)),
+        )
+        .await;
+    }
     if target.role() != role {
         conn.transaction::<_, AppError, _>(async |conn| {
             Account::set_role(conn, id, role).await?;
+            // The person signs in again under the new role.
+            crate::db::accounts::SessionRow::delete_for_account(conn, id).await?;
             let detail = format!("{} -> {}", target.role, role);
             AuditEntry::record(
                 conn,

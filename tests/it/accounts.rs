@@ -687,8 +687,46 @@ async fn an_admin_made_on_the_command_line_invites_staff_who_sign_in() {
         )
         .await;
     assert_eq!(status, 303);
+    // A role change ends the person's sessions; signed in again, the new role applies.
+    assert_eq!(app.get_with(&sam, "/admin").await.0, 303);
+    app.login(&sam, "sam@example.com", "Copper-Heron-Gravel-58")
+        .await;
     assert_eq!(app.get_with(&sam, "/admin").await.0, 200);
     app.sql("UPDATE accounts SET role = 'staff' WHERE email = 'sam@example.com'");
+
+    // Someone who signed up with an address but never confirmed it can neither sign in nor be
+    // given more rights (the address may not be theirs).
+    let mallory = app.browser();
+    let (status, _, _) = app
+        .submit(
+            &mallory,
+            "/signup",
+            "/signup",
+            &[("email", "newhire@example.com"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, body, _) = app
+        .submit(
+            &mallory,
+            "/login",
+            "/login",
+            &[("email", "newhire@example.com"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(body.contains("Confirm your email address first"));
+    let newhire = app.scalar("SELECT id FROM accounts WHERE email = 'newhire@example.com'");
+    let (status, body, _) = app
+        .submit(
+            &admin,
+            "/admin/users",
+            &format!("/admin/users/{newhire}/role"),
+            &[("role", "admin")],
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(app.scalar("SELECT count(*) FROM accounts WHERE email = 'newhire@example.com' AND role = 'customer'"), 1);
     let root_id = app.scalar("SELECT id FROM accounts WHERE email = 'root@example.com'");
     let (status, body, _) = app
         .submit(
@@ -882,4 +920,147 @@ async fn weak_passwords_and_bad_emails_are_refused_next_to_the_field() {
     assert_eq!(status, 422);
     assert!(body.contains(r#"id="email-error""#));
     assert_eq!(app.scalar("SELECT count(*) FROM accounts"), 0);
+}
+
+#[tokio::test]
+async fn changing_the_email_waits_for_the_new_address_to_confirm() {
+    let (app, smtp) = app_with_mail().await;
+    app.create_user("jo@example.com", PW, "customer");
+    let c = app.browser();
+    app.login(&c, "jo@example.com", PW).await;
+    let (status, body, _) = app
+        .submit(
+            &c,
+            "/account",
+            "/account/email",
+            &[
+                ("new_email", "jo.new@example.com"),
+                ("email_password", "wrong password!"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body.contains(r#"value="jo.new@example.com""#),
+        "what was typed is kept"
+    );
+    let (status, _, location) = app
+        .submit(
+            &c,
+            "/account",
+            "/account/email",
+            &[("new_email", "Jo.New@example.com"), ("email_password", PW)],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/account?notice=email-sent"))
+    );
+    // Nothing changes until the new address confirms; the old address is told.
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM accounts WHERE email = 'jo@example.com'"),
+        1
+    );
+    let notice = smtp.wait_for_mail_to("jo@example.com").await;
+    assert!(notice.contains("jo.new@example.com"));
+    let mail = smtp.wait_for_mail_to("jo.new@example.com").await;
+    let link = link_in(
+        &mail,
+        &format!("{}/account/email/confirm?token=", app.address),
+    );
+    let path = link.trim_start_matches(&app.address).to_owned();
+    let token = path.split("token=").nth(1).unwrap().to_owned();
+    let (status, _, location) = app
+        .submit(&c, &path, "/account/email/confirm", &[("token", &token)])
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/account?notice=email-changed"))
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM accounts WHERE email = 'jo.new@example.com'"),
+        1
+    );
+    app.login(&app.browser(), "jo.new@example.com", PW).await;
+}
+
+#[tokio::test]
+async fn the_worker_command_delivers_queued_mail_on_its_own() {
+    let smtp = SmtpServer::start().await;
+    let app = spawn_app().await; // no worker inside this portal
+    app.create_user("kit@example.com", PW, "customer");
+    let (status, _, _) = app
+        .submit(
+            &app.browser(),
+            "/password/forgot",
+            "/password/forgot",
+            &[("email", "kit@example.com")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE status = 'queued'"),
+        1
+    );
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_recall-portal"))
+        .arg("worker")
+        .env("DATABASE_URL", &app.db_url)
+        .env("PORTAL_SMTP_URL", format!("smtp://127.0.0.1:{}", smtp.port))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    smtp.wait_for_mail_to("kit@example.com").await;
+    for _ in 0..100 {
+        if app.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
+    let status = worker.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn links_mailed_before_a_password_change_stop_working() {
+    let (app, smtp) = app_with_mail().await;
+    app.create_user("lu@example.com", PW, "customer");
+    let (status, _, _) = app
+        .submit(
+            &app.browser(),
+            "/password/forgot",
+            "/password/forgot",
+            &[("email", "lu@example.com")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let mail = smtp.wait_for_mail_to("lu@example.com").await;
+    let old_link = link_in(&mail, &format!("{}/password/reset?token=", app.address));
+    let c = app.browser();
+    app.login(&c, "lu@example.com", PW).await;
+    let (status, _, _) = app
+        .submit(
+            &c,
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PW),
+                ("new_password", "Saffron-Glacier-Pepper-40"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = app
+        .get_with(&c, old_link.trim_start_matches(&app.address))
+        .await;
+    assert_eq!(
+        status, 410,
+        "a reset link from before the change no longer works"
+    );
 }
