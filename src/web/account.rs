@@ -63,6 +63,7 @@ pub struct Field {
     pub hint: Option<String>,
     pub error: Option<String>,
     pub autofocus: bool,
+    pub required: bool,
 }
 
 impl Field {
@@ -81,10 +82,15 @@ impl Field {
             hint: None,
             error: None,
             autofocus: false,
+            required: true,
         }
     }
     pub fn value(mut self, v: impl Into<String>) -> Self {
         self.value = v.into();
+        self
+    }
+    pub fn optional(mut self) -> Self {
+        self.required = false;
         self
     }
     pub fn hint(mut self, h: impl Into<String>) -> Self {

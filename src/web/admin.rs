@@ -24,7 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users/{id}/role", web::post().to(change_role))
         .route("/outbox", web::get().to(outbox))
         .route("/outbox/{id}/retry", web::post().to(retry_mail))
-        .route("/audit", web::get().to(audit));
+        .route("/audit", web::get().to(audit))
+        .configure(super::catalogue::routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -443,6 +444,10 @@ const AUDIT_EVENTS: &[&str] = &[
     "role_changed",
     "account_deleted",
     "admin_created",
+    "model_created",
+    "model_updated",
+    "lot_created",
+    "location_created",
 ];
 
 async fn audit(

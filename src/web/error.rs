@@ -24,6 +24,8 @@ pub enum AppError {
     Forbidden(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -84,6 +86,7 @@ impl ResponseError for AppError {
             AppError::SignInRequired(_) => StatusCode::SEE_OTHER,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -125,6 +128,9 @@ impl ResponseError for AppError {
                 ))
                 .finish(),
             AppError::Forbidden(m) => ErrorPage::response(status, "Not allowed", m),
+            AppError::Conflict(m) => {
+                ErrorPage::response(status, "That clashes with what is there", m)
+            }
             AppError::PayloadTooLarge => ErrorPage::response(
                 status,
                 "Too much data",

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod catalogue;
 pub mod error;
 pub mod public;
 pub mod ratelimit;

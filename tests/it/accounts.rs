@@ -507,6 +507,9 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/users",
         "/admin/outbox",
         "/admin/audit",
+        "/admin/catalogue",
+        "/admin/models/new",
+        "/admin/models/1",
     ];
     let anonymous = app.browser();
     for path in get_routes {
@@ -530,6 +533,10 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/users/invite",
         "/admin/users/1/role",
         "/admin/outbox/1/retry",
+        "/admin/models",
+        "/admin/models/1",
+        "/admin/models/1/lots",
+        "/admin/locations",
     ] {
         let (status, _, _) = app
             .post_with(

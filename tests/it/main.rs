@@ -3,6 +3,7 @@
 
 mod accounts;
 mod browser;
+mod catalogue;
 mod embedded;
 mod helpers;
 mod lookup;

@@ -1,0 +1,841 @@
+//! Admin catalogue pages: product models (with their warranty terms and serial rules), lots and
+//! locations. Mounted under `/admin`, so the admin guard applies.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::NaiveDate;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+
+use super::account::Field;
+use super::session::{CsrfForm, SignedIn};
+use super::{AppError, AppState, render, see_other};
+use crate::db::accounts::{AuditEntry, AuditEvent};
+use crate::db::catalogue::{
+    CatalogueConflict, LOCATION_KINDS, Location, Lot, ModelFields, ProductModel,
+};
+use crate::domain::Gtin;
+use crate::domain::serial::check_cs82;
+use crate::domain::serial_format::SerialFormat;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/catalogue", web::get().to(catalogue))
+        .route("/models/new", web::get().to(new_model_page))
+        .route("/models", web::post().to(create_model))
+        .route("/models/{id}", web::get().to(edit_model_page))
+        .route("/models/{id}", web::post().to(update_model))
+        .route("/models/{id}/lots", web::post().to(create_lot))
+        .route("/locations", web::post().to(create_location));
+}
+
+type Errors = BTreeMap<&'static str, String>;
+
+fn notice_text(code: Option<&str>) -> Option<String> {
+    Some(
+        match code? {
+            "model-created" => "Product model created.",
+            "model-saved" => "Changes saved.",
+            "lot-created" => "Lot added.",
+            "location-created" => "Location added.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+// ---- catalogue overview -------------------------------------------------------------------
+
+struct ModelRow {
+    id: i64,
+    gtin: String,
+    name: String,
+    brand: String,
+    model_number: String,
+    warranty: String,
+    format: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/catalogue.html")]
+struct CataloguePage {
+    notice: Option<String>,
+    csrf_token: String,
+    models: Vec<ModelRow>,
+    locations: Vec<Location>,
+    location_code: Field,
+    location_name: Field,
+    location_kind: String,
+    kinds: [&'static str; 4],
+}
+
+async fn catalogue_page(
+    user: &SignedIn,
+    state: &AppState,
+    status: StatusCode,
+    notice: Option<String>,
+    code: Field,
+    name: Field,
+    kind: String,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.pool.get().await?;
+    let models = ProductModel::all(&mut conn)
+        .await?
+        .into_iter()
+        .map(|m| ModelRow {
+            id: m.id,
+            warranty: format!(
+                "{} months from {}",
+                m.warranty_months, m.warranty_start_rule
+            ),
+            format: m.serial_format.clone().unwrap_or_default(),
+            gtin: m.gtin,
+            name: m.name,
+            brand: m.brand,
+            model_number: m.model_number,
+        })
+        .collect();
+    let locations = Location::all(&mut conn).await?;
+    Ok(render(
+        status,
+        &CataloguePage {
+            notice,
+            csrf_token: user.session.csrf_token.clone(),
+            models,
+            locations,
+            location_code: code,
+            location_name: name,
+            location_kind: kind,
+            kinds: LOCATION_KINDS,
+        },
+    ))
+}
+
+fn location_fields() -> (Field, Field) {
+    (
+        Field::new("code", "Code", "text", "off").hint("Short and unique, e.g. WH-EU."),
+        Field::new("name", "Name", "text", "off"),
+    )
+}
+
+async fn catalogue(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    q: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (code, name) = location_fields();
+    catalogue_page(
+        &user,
+        &state,
+        StatusCode::OK,
+        notice_text(q.notice.as_deref()),
+        code,
+        name,
+        "warehouse".into(),
+    )
+    .await
+}
+
+fn admin_of<T>(f: &CsrfForm<T>) -> Result<SignedIn, AppError> {
+    match &f.session.account {
+        Some(a) if a.role() == crate::domain::account::Role::Admin => Ok(SignedIn {
+            session: f.session.clone(),
+            account: a.clone(),
+        }),
+        _ => Err(AppError::Forbidden(
+            "Only administrators can do this.".into(),
+        )),
+    }
+}
+
+async fn audit(
+    req: &HttpRequest,
+    state: &AppState,
+    actor: i64,
+    event: &str,
+    detail: &str,
+) -> Result<(), AppError> {
+    let ip = state.limiter.client_ip(req).map(|i| i.to_string());
+    let mut conn = state.pool.get().await?;
+    AuditEntry::record(
+        &mut conn,
+        AuditEvent {
+            event,
+            actor_id: Some(actor),
+            ip: ip.as_deref(),
+            detail: Some(detail),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct LocationForm {
+    code: String,
+    name: String,
+    kind: String,
+}
+
+async fn create_location(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    f: CsrfForm<LocationForm>,
+) -> Result<HttpResponse, AppError> {
+    let admin = admin_of(&f)?;
+    let (mut code_f, mut name_f) = location_fields();
+    code_f = code_f.value(f.form.code.trim());
+    name_f = name_f.value(f.form.name.trim());
+    let code = f.form.code.trim().to_uppercase();
+    let name = f.form.name.trim();
+    let kind = if LOCATION_KINDS.contains(&f.form.kind.as_str()) {
+        f.form.kind.clone()
+    } else {
+        "warehouse".into()
+    };
+    let code_ok = !code.is_empty()
+        && code.len() <= 32
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !code_ok {
+        let code_f = code_f.error(Some("Use 1 to 32 letters, digits, - or _.".into()));
+        return catalogue_page(
+            &admin,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            code_f,
+            name_f,
+            kind,
+        )
+        .await;
+    }
+    if name.is_empty() || name.chars().count() > 200 {
+        let name_f = name_f.error(Some(
+            "Give the location a name (at most 200 characters).".into(),
+        ));
+        return catalogue_page(
+            &admin,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            code_f,
+            name_f,
+            kind,
+        )
+        .await;
+    }
+    let created = {
+        let mut conn = state.pool.get().await?;
+        Location::create(&mut conn, &code, name, &kind).await?
+    };
+    if created.is_none() {
+        let code_f = code_f.error(Some(format!("There is already a location {code}.")));
+        return catalogue_page(
+            &admin,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            code_f,
+            name_f,
+            kind,
+        )
+        .await;
+    }
+    audit(&req, &state, admin.account.id, "location_created", &code).await?;
+    Ok(see_other("/admin/catalogue?notice=location-created"))
+}
+
+// ---- product models -----------------------------------------------------------------------
+
+#[derive(Deserialize, Default, Clone)]
+pub struct ModelForm {
+    #[serde(default)]
+    gtin: String,
+    sku: String,
+    name: String,
+    brand: String,
+    model_number: String,
+    #[serde(default)]
+    description: String,
+    warranty_months: String,
+    warranty_start_rule: String,
+    warranty_grace_days: String,
+    serials_case_sensitive: Option<String>,
+    #[serde(default)]
+    serial_format: String,
+    #[serde(default)]
+    serial_hint: String,
+}
+
+fn text(value: &str, field: &'static str, max: usize, errors: &mut Errors, what: &str) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        errors.insert(field, format!("Enter the {what}."));
+    } else if v.chars().count() > max {
+        errors.insert(field, format!("The {what} has at most {max} characters."));
+    }
+    v.to_owned()
+}
+
+fn number(
+    value: &str,
+    field: &'static str,
+    range: std::ops::RangeInclusive<i32>,
+    errors: &mut Errors,
+    what: &str,
+) -> i32 {
+    match value.trim().parse::<i32>() {
+        Ok(n) if range.contains(&n) => n,
+        _ => {
+            errors.insert(
+                field,
+                format!(
+                    "The {what} is a whole number from {} to {}.",
+                    range.start(),
+                    range.end()
+                ),
+            );
+            0
+        }
+    }
+}
+
+/// Checks a submitted model form; every problem is reported against its field.
+fn validate(form: &ModelForm, creating: bool) -> Result<(Option<Gtin>, ModelFields), Errors> {
+    let mut errors = Errors::new();
+    let gtin = if creating {
+        match Gtin::parse_typed(&form.gtin) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                errors.insert("gtin", capitalise(&e.to_string()));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let fields = ModelFields {
+        sku: text(&form.sku, "sku", 64, &mut errors, "SKU"),
+        name: text(&form.name, "name", 200, &mut errors, "product name"),
+        brand: text(&form.brand, "brand", 100, &mut errors, "brand"),
+        model_number: text(
+            &form.model_number,
+            "model_number",
+            100,
+            &mut errors,
+            "model number",
+        ),
+        description: form.description.trim().chars().take(2000).collect(),
+        warranty_months: number(
+            &form.warranty_months,
+            "warranty_months",
+            0..=600,
+            &mut errors,
+            "warranty term",
+        ),
+        warranty_start_rule: match form.warranty_start_rule.as_str() {
+            r @ ("sale" | "manufacture") => r.to_owned(),
+            _ => {
+                errors.insert(
+                    "warranty_start_rule",
+                    "Choose when the warranty starts.".into(),
+                );
+                "sale".into()
+            }
+        },
+        warranty_grace_days: number(
+            &form.warranty_grace_days,
+            "warranty_grace_days",
+            0..=3650,
+            &mut errors,
+            "grace period",
+        ),
+        serials_case_sensitive: form.serials_case_sensitive.is_some(),
+        serial_format: match form.serial_format.trim() {
+            "" => None,
+            p => match SerialFormat::parse(p) {
+                Ok(_) => Some(p.to_owned()),
+                Err(e) => {
+                    errors.insert("serial_format", capitalise(&e.to_string()));
+                    None
+                }
+            },
+        },
+        serial_hint: form.serial_hint.trim().chars().take(300).collect(),
+    };
+    if errors.is_empty() {
+        Ok((gtin, fields))
+    } else {
+        Err(errors)
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+struct LotRow {
+    code: String,
+    produced: String,
+    expiry: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/model.html")]
+struct ModelEditPage {
+    title: String,
+    notice: Option<String>,
+    csrf_token: String,
+    action: String,
+    gtin: Option<String>,
+    fields: Vec<Field>,
+    start_rule: String,
+    start_rule_error: Option<String>,
+    case_sensitive: bool,
+    form_error: Option<String>,
+    model_id: Option<i64>,
+    lots: Vec<LotRow>,
+    lot_fields: Vec<Field>,
+}
+
+impl ModelEditPage {
+    fn has_errors(&self) -> bool {
+        self.form_error.is_some()
+            || self.start_rule_error.is_some()
+            || self
+                .fields
+                .iter()
+                .chain(&self.lot_fields)
+                .any(|f| f.error.is_some())
+    }
+}
+
+fn model_fields(form: &ModelForm, errors: &Errors, creating: bool) -> Vec<Field> {
+    let e = |k: &str| errors.get(k).cloned();
+    let mut v = Vec::new();
+    if creating {
+        v.push(
+            Field::new("gtin", "GTIN", "text", "off")
+                .value(&form.gtin)
+                .hint("8, 12, 13 or 14 digits; it cannot be changed later.")
+                .error(e("gtin")),
+        );
+    }
+    v.extend([
+        Field::new("sku", "SKU", "text", "off").value(&form.sku).error(e("sku")),
+        Field::new("brand", "Brand", "text", "off").value(&form.brand).error(e("brand")),
+        Field::new("name", "Product name", "text", "off").value(&form.name).error(e("name")),
+        Field::new("model_number", "Model number", "text", "off").value(&form.model_number).error(e("model_number")),
+        Field::new("description", "Description (optional)", "text", "off").value(&form.description).optional(),
+        Field::new("warranty_months", "Warranty term in months", "number", "off").value(&form.warranty_months).error(e("warranty_months")),
+        Field::new("warranty_grace_days", "Grace period in days", "number", "off")
+            .value(&form.warranty_grace_days)
+            .hint("With a sale-based start and no sale known, the warranty starts this many days after manufacture.")
+            .error(e("warranty_grace_days")),
+        Field::new("serial_format", "Serial format (optional)", "text", "off")
+            .value(&form.serial_format)
+            .hint("Letters and symbols as printed, # for a digit, @ for a final check digit. Example: VC########@.")
+            .error(e("serial_format"))
+            .optional(),
+        Field::new("serial_hint", "Where the serial is printed (optional)", "text", "off").value(&form.serial_hint).optional(),
+    ]);
+    v
+}
+
+fn lot_fields(code: &str, produced: &str, expiry: &str, errors: &Errors) -> Vec<Field> {
+    let e = |k: &str| errors.get(k).cloned();
+    vec![
+        Field::new("code", "Lot code", "text", "off")
+            .value(code)
+            .error(e("code")),
+        Field::new("production_date", "Production date", "date", "off")
+            .value(produced)
+            .error(e("production_date")),
+        Field::new("expiry_date", "Expiry date (optional)", "date", "off")
+            .value(expiry)
+            .error(e("expiry_date"))
+            .optional(),
+    ]
+}
+
+fn form_of(m: &ProductModel) -> ModelForm {
+    ModelForm {
+        gtin: m.gtin.clone(),
+        sku: m.sku.clone(),
+        name: m.name.clone(),
+        brand: m.brand.clone(),
+        model_number: m.model_number.clone(),
+        description: m.description.clone(),
+        warranty_months: m.warranty_months.to_string(),
+        warranty_start_rule: m.warranty_start_rule.clone(),
+        warranty_grace_days: m.warranty_grace_days.to_string(),
+        serials_case_sensitive: m.serials_case_sensitive.then(|| "on".to_owned()),
+        serial_format: m.serial_format.clone().unwrap_or_default(),
+        serial_hint: m.serial_hint.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn model_page(
+    user: &SignedIn,
+    state: &AppState,
+    status: StatusCode,
+    model: Option<&ProductModel>,
+    form: &ModelForm,
+    errors: &Errors,
+    form_error: Option<String>,
+    lot_form: (&str, &str, &str, &Errors),
+    notice: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let lots = match model {
+        Some(m) => {
+            let mut conn = state.pool.get().await?;
+            Lot::for_model(&mut conn, m.id).await?
+        }
+        None => Vec::new(),
+    };
+    let page = ModelEditPage {
+        title: model
+            .map(|m| format!("{} {}", m.brand, m.name))
+            .unwrap_or_else(|| "New product model".into()),
+        notice,
+        csrf_token: user.session.csrf_token.clone(),
+        action: model
+            .map(|m| format!("/admin/models/{}", m.id))
+            .unwrap_or_else(|| "/admin/models".into()),
+        gtin: model.map(|m| m.gtin.clone()),
+        fields: model_fields(form, errors, model.is_none()),
+        start_rule: form.warranty_start_rule.clone(),
+        start_rule_error: errors.get("warranty_start_rule").cloned(),
+        case_sensitive: form.serials_case_sensitive.is_some(),
+        form_error,
+        model_id: model.map(|m| m.id),
+        lots: lots
+            .into_iter()
+            .map(|l| LotRow {
+                code: l.code,
+                produced: l.production_date.to_string(),
+                expiry: l.expiry_date.map(|d| d.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        lot_fields: lot_fields(lot_form.0, lot_form.1, lot_form.2, lot_form.3),
+    };
+    Ok(render(status, &page))
+}
+
+const NO_LOT: (&str, &str, &str, &Errors) = ("", "", "", &Errors::new());
+
+async fn new_model_page(
+    user: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let form = ModelForm {
+        warranty_months: "24".into(),
+        warranty_start_rule: "sale".into(),
+        warranty_grace_days: "90".into(),
+        ..Default::default()
+    };
+    model_page(
+        &user,
+        &state,
+        StatusCode::OK,
+        None,
+        &form,
+        &Errors::new(),
+        None,
+        NO_LOT,
+        None,
+    )
+    .await
+}
+
+fn conflict_message(c: &CatalogueConflict) -> (&'static str, &'static str) {
+    match c {
+        CatalogueConflict::GtinTaken => ("gtin", "Another product model already has this GTIN."),
+        CatalogueConflict::SkuTaken => ("sku", "Another product model already has this SKU."),
+        CatalogueConflict::CaseCollision => (
+            "serial_format",
+            "Two serials of this model differ only in upper and lower case, so its serials cannot become case-insensitive.",
+        ),
+    }
+}
+
+async fn create_model(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    f: CsrfForm<ModelForm>,
+) -> Result<HttpResponse, AppError> {
+    let admin = admin_of(&f)?;
+    let (gtin, fields) = match validate(&f.form, true) {
+        Ok((Some(g), fields)) => (g, fields),
+        Ok((None, _)) => return Err(AppError::BadRequest("GTIN missing.".into())),
+        Err(errors) => {
+            return model_page(
+                &admin,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                &f.form,
+                &errors,
+                None,
+                NO_LOT,
+                None,
+            )
+            .await;
+        }
+    };
+    let created = {
+        let mut conn = state.pool.get().await?;
+        ProductModel::insert(&mut conn, &gtin, &fields).await?
+    };
+    match created {
+        Ok(m) => {
+            audit(
+                &req,
+                &state,
+                admin.account.id,
+                "model_created",
+                &format!("{} {}", m.gtin, m.sku),
+            )
+            .await?;
+            let _ = state.reload_catalogue().await;
+            Ok(see_other(&format!(
+                "/admin/models/{}?notice=model-created",
+                m.id
+            )))
+        }
+        Err(c) => {
+            let (field, msg) = conflict_message(&c);
+            let errors = Errors::from([(field, msg.to_owned())]);
+            model_page(
+                &admin,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                &f.form,
+                &errors,
+                None,
+                NO_LOT,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn load_model(state: &AppState, id: i64) -> Result<ProductModel, AppError> {
+    let mut conn = state.pool.get().await?;
+    ProductModel::find(&mut conn, id).await?.ok_or_else(|| {
+        AppError::not_found(
+            "No such product model",
+            "This product model does not exist.",
+        )
+    })
+}
+
+async fn edit_model_page(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    q: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, AppError> {
+    let model = load_model(&state, path.into_inner()).await?;
+    model_page(
+        &user,
+        &state,
+        StatusCode::OK,
+        Some(&model),
+        &form_of(&model),
+        &Errors::new(),
+        None,
+        NO_LOT,
+        notice_text(q.notice.as_deref()),
+    )
+    .await
+}
+
+async fn update_model(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    f: CsrfForm<ModelForm>,
+) -> Result<HttpResponse, AppError> {
+    let admin = admin_of(&f)?;
+    let model = load_model(&state, path.into_inner()).await?;
+    let fields = match validate(&f.form, false) {
+        Ok((_, fields)) => fields,
+        Err(errors) => {
+            return model_page(
+                &admin,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&model),
+                &f.form,
+                &errors,
+                None,
+                NO_LOT,
+                None,
+            )
+            .await;
+        }
+    };
+    let mut conn = state.pool.get().await?;
+    let outcome = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let r = ProductModel::update(conn, model.id, &fields).await?;
+            if r.is_err() {
+                // Roll back a half-done change (the model row was updated before the re-key).
+                return Err(AppError::Conflict(
+                    conflict_message(r.as_ref().err().unwrap_or(&CatalogueConflict::SkuTaken))
+                        .1
+                        .to_owned(),
+                ));
+            }
+            Ok(())
+        })
+        .await;
+    drop(conn);
+    match outcome {
+        Ok(()) => {
+            audit(
+                &req,
+                &state,
+                admin.account.id,
+                "model_updated",
+                &format!("{} {}", model.gtin, fields.sku),
+            )
+            .await?;
+            let _ = state.reload_catalogue().await;
+            Ok(see_other(&format!(
+                "/admin/models/{}?notice=model-saved",
+                model.id
+            )))
+        }
+        Err(AppError::Conflict(msg)) => {
+            let field = if msg.contains("SKU") {
+                "sku"
+            } else {
+                "serial_format"
+            };
+            let errors = Errors::from([(field, msg)]);
+            model_page(
+                &admin,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&model),
+                &f.form,
+                &errors,
+                None,
+                NO_LOT,
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LotForm {
+    code: String,
+    production_date: String,
+    #[serde(default)]
+    expiry_date: String,
+}
+
+async fn create_lot(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    f: CsrfForm<LotForm>,
+) -> Result<HttpResponse, AppError> {
+    let admin = admin_of(&f)?;
+    let model = load_model(&state, path.into_inner()).await?;
+    let mut errors = Errors::new();
+    let code = f.form.code.trim();
+    if let Err(e) = check_cs82(code) {
+        errors.insert(
+            "code",
+            capitalise(&e.to_string().replace("serial number", "lot code")),
+        );
+    }
+    let produced = NaiveDate::parse_from_str(f.form.production_date.trim(), "%Y-%m-%d").ok();
+    if produced.is_none() {
+        errors.insert(
+            "production_date",
+            "Enter the production date as YYYY-MM-DD.".into(),
+        );
+    }
+    let expiry = match f.form.expiry_date.trim() {
+        "" => None,
+        s => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) if produced.is_none_or(|p| d >= p) => Some(d),
+            Ok(_) => {
+                errors.insert(
+                    "expiry_date",
+                    "The expiry date cannot be before the production date.".into(),
+                );
+                None
+            }
+            Err(_) => {
+                errors.insert(
+                    "expiry_date",
+                    "Enter the expiry date as YYYY-MM-DD, or leave it empty.".into(),
+                );
+                None
+            }
+        },
+    };
+    if let (true, Some(produced)) = (errors.is_empty(), produced) {
+        let created = {
+            let mut conn = state.pool.get().await?;
+            Lot::create(&mut conn, model.id, code, produced, expiry).await?
+        };
+        if created.is_some() {
+            audit(
+                &req,
+                &state,
+                admin.account.id,
+                "lot_created",
+                &format!("{} lot {code}", model.gtin),
+            )
+            .await?;
+            return Ok(see_other(&format!(
+                "/admin/models/{}?notice=lot-created",
+                model.id
+            )));
+        }
+        errors.insert("code", format!("This model already has a lot {code}."));
+    }
+    let lot = (
+        f.form.code.as_str(),
+        f.form.production_date.as_str(),
+        f.form.expiry_date.as_str(),
+        &errors,
+    );
+    model_page(
+        &admin,
+        &state,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(&model),
+        &form_of(&model),
+        &Errors::new(),
+        None,
+        lot,
+        None,
+    )
+    .await
+}

@@ -1,0 +1,287 @@
+//! The admin catalogue: product models, lots and locations.
+
+use crate::helpers::{TestApp, spawn_app};
+
+const PW: &str = "Tangerine-Quartz-Velvet-94";
+
+async fn admin(app: &TestApp) -> reqwest::Client {
+    app.create_user("admin@example.com", PW, "admin");
+    let c = app.browser();
+    app.login(&c, "admin@example.com", PW).await;
+    c
+}
+
+fn model_form<'a>(
+    gtin: &'a str,
+    sku: &'a str,
+    months: &'a str,
+    format: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("gtin", gtin),
+        ("sku", sku),
+        ("brand", "Nordwind"),
+        ("name", "Kettle K2"),
+        ("model_number", "K2-17"),
+        ("description", "1.7 l kettle"),
+        ("warranty_months", months),
+        ("warranty_start_rule", "sale"),
+        ("warranty_grace_days", "60"),
+        ("serial_format", format),
+        ("serial_hint", "under the base"),
+    ]
+}
+
+#[tokio::test]
+async fn an_admin_creates_and_edits_a_product_model_with_checked_fields() {
+    let app = spawn_app().await;
+    let c = admin(&app).await;
+    let (status, body, _) = app.get_with(&c, "/admin/catalogue").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("PowerCell 18V"), "the demo models are listed");
+
+    // Everything wrong at once: each message next to its field, what was typed kept.
+    let (status, body, _) = app
+        .submit(
+            &c,
+            "/admin/models/new",
+            "/admin/models",
+            &model_form("09506000134353", "", "9999", "AB@#"),
+        )
+        .await;
+    assert_eq!(status, 422);
+    for (field, text) in [
+        ("gtin", "check digit"),
+        ("sku", "Enter the SKU"),
+        ("warranty_months", "from 0 to 600"),
+        ("serial_format", "check digit (@) must come last"),
+    ] {
+        assert!(body.contains(&format!(r#"id="{field}-error""#)), "{field}");
+        assert!(body.contains(text), "{field}: {text}");
+    }
+    assert!(body.contains(r#"value="09506000134353""#) && body.contains(r#"value="Nordwind""#));
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM product_models WHERE brand = 'Nordwind'"),
+        0
+    );
+
+    // Valid (the GTIN typed in groups as printed).
+    let (status, _, location) = app
+        .submit(
+            &c,
+            "/admin/models/new",
+            "/admin/models",
+            &model_form("0 9506000 88888 0", "K2-EU", "24", "K2-#####"),
+        )
+        .await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert!(location.ends_with("?notice=model-created"), "{location}");
+    let (status, body, _) = app.get_with(&c, &location).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Product model created") && body.contains("09506000888880"));
+    let (_, public, _) = app.get_with(&c, "/01/09506000888880").await;
+    assert!(public.contains("Nordwind Kettle K2") && public.contains("24 months"));
+
+    // The same GTIN again is refused against the GTIN field.
+    let (status, body, _) = app
+        .submit(
+            &c,
+            "/admin/models/new",
+            "/admin/models",
+            &model_form("09506000888880", "K2-US", "24", ""),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(body.contains("Another product model already has this GTIN"));
+
+    // Edit: the warranty term changes on the public page.
+    let id = app.scalar("SELECT id FROM product_models WHERE gtin = '09506000888880'");
+    let mut form = model_form("", "K2-EU", "36", "K2-#####");
+    form.retain(|(k, _)| *k != "gtin");
+    let (status, _, location) = app
+        .submit(
+            &c,
+            &format!("/admin/models/{id}"),
+            &format!("/admin/models/{id}"),
+            &form,
+        )
+        .await;
+    assert_eq!(
+        (status, location),
+        (303, Some(format!("/admin/models/{id}?notice=model-saved")))
+    );
+    let (_, public, _) = app.get_with(&c, "/01/09506000888880").await;
+    assert!(public.contains("36 months"));
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM audit_log WHERE event IN ('model_created', 'model_updated')"
+        ),
+        2
+    );
+}
+
+#[tokio::test]
+async fn switching_the_case_rule_rekeys_units_and_refuses_collisions() {
+    let app = spawn_app().await;
+    let c = admin(&app).await;
+    let battery = app.scalar("SELECT id FROM product_models WHERE gtin = '09506000134352'");
+    let form = |case_sensitive: bool| {
+        let mut f = vec![
+            ("sku", "PC18-5"),
+            ("brand", "Arden Tools"),
+            ("name", "PowerCell 18V 5.0 Ah battery pack"),
+            ("model_number", "PC18-5"),
+            ("warranty_months", "24"),
+            ("warranty_start_rule", "sale"),
+            ("warranty_grace_days", "90"),
+            ("serial_format", "SN####"),
+            ("serial_hint", "on the label"),
+        ];
+        if case_sensitive {
+            f.push(("serials_case_sensitive", "on"));
+        }
+        f
+    };
+    let path = format!("/admin/models/{battery}");
+    assert_eq!(app.page("/check?serial=sn0700").await.0, 200);
+    let (status, _, _) = app.submit(&c, &path, &path, &form(true)).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.page("/check?serial=sn0700").await.0,
+        404,
+        "lower case no longer matches"
+    );
+    assert_eq!(app.page("/check?serial=SN0700").await.0, 200);
+    let (status, _, _) = app.submit(&c, &path, &path, &form(false)).await;
+    assert_eq!(status, 303);
+    assert_eq!(app.page("/check?serial=sn0700").await.0, 200);
+
+    // Two serials that differ only in case make case-insensitivity impossible.
+    app.sql("UPDATE product_models SET serials_case_sensitive = true WHERE id = (SELECT id FROM product_models WHERE gtin = '09506000134352')");
+    app.sql("UPDATE units SET serial_key = serial WHERE model_id = (SELECT id FROM product_models WHERE gtin = '09506000134352')");
+    app.sql(&format!("INSERT INTO units (model_id, serial, serial_key, status) VALUES ({battery}, 'sn0700', 'sn0700', 'manufactured')"));
+    let (status, body, _) = app.submit(&c, &path, &path, &form(false)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("differ only in upper and lower case"));
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*) FROM product_models WHERE id = {battery} AND serials_case_sensitive"
+        )),
+        1,
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn lots_and_locations_are_validated() {
+    let app = spawn_app().await;
+    let c = admin(&app).await;
+    let drill = app.scalar("SELECT id FROM product_models WHERE gtin = '09521234543213'");
+    let path = format!("/admin/models/{drill}");
+    let lots = format!("{path}/lots");
+    for (code, produced, expiry, field, text) in [
+        ("AB 1", "2026-01-01", "", "code", "cannot contain a space"),
+        (
+            "D18-2601",
+            "01/02/2026",
+            "",
+            "production_date",
+            "YYYY-MM-DD",
+        ),
+        (
+            "D18-2601",
+            "2026-02-01",
+            "2026-01-01",
+            "expiry_date",
+            "cannot be before the production date",
+        ),
+        (
+            "D18-2201",
+            "2026-02-01",
+            "",
+            "code",
+            "already has a lot D18-2201",
+        ),
+    ] {
+        let (status, body, _) = app
+            .submit(
+                &c,
+                &path,
+                &lots,
+                &[
+                    ("code", code),
+                    ("production_date", produced),
+                    ("expiry_date", expiry),
+                ],
+            )
+            .await;
+        assert_eq!(status, 422, "{code} {produced} {expiry}");
+        assert!(
+            body.contains(&format!(r#"id="{field}-error""#)) && body.contains(text),
+            "{field}: {body}"
+        );
+    }
+    let (status, _, _) = app
+        .submit(
+            &c,
+            &path,
+            &lots,
+            &[
+                ("code", "D18-2601"),
+                ("production_date", "2026-02-01"),
+                ("expiry_date", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*) FROM lots WHERE model_id = {drill} AND code = 'D18-2601'"
+        )),
+        1
+    );
+
+    let (status, _, _) = app
+        .submit(
+            &c,
+            "/admin/catalogue",
+            "/admin/locations",
+            &[
+                ("code", "st-ber"),
+                ("name", "Berlin store"),
+                ("kind", "store"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM locations WHERE code = 'ST-BER' AND kind = 'store'"),
+        1
+    );
+    let (status, body, _) = app
+        .submit(
+            &c,
+            "/admin/catalogue",
+            "/admin/locations",
+            &[("code", "ST-BER"), ("name", "Again"), ("kind", "store")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(body.contains("There is already a location ST-BER"));
+    let (status, _, _) = app
+        .submit(
+            &c,
+            "/admin/catalogue",
+            "/admin/locations",
+            &[("code", "bad code!"), ("name", "X"), ("kind", "store")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM audit_log WHERE event IN ('lot_created', 'location_created')"
+        ),
+        2
+    );
+}
