@@ -36,6 +36,23 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Bulk-load data from CSV files (all-or-nothing, with a report of every rejected row).
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ImportCommand {
+    /// Units: columns gtin, serial (required), lot, manufactured_on, location, status.
+    Units {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Where to write the report of rejected rows (default: FILE.errors.csv).
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -141,6 +158,15 @@ pub fn run() -> Result<()> {
             let stopped = db.stop();
             result.and(stopped)
         }
+        Command::Import {
+            command: ImportCommand::Units { file, report },
+        } => {
+            let db = Database::open(&cli.config)?;
+            db::run_migrations(&db.url)?;
+            let result = runtime()?.block_on(import_units(&db.url, &file, report));
+            let stopped = db.stop();
+            result.and(stopped)
+        }
         Command::Admin {
             command: AdminCommand::Create { email },
         } => {
@@ -151,6 +177,78 @@ pub fn run() -> Result<()> {
             result.and(stopped)
         }
     }
+}
+
+async fn import_units(
+    url: &str,
+    file: &std::path::Path,
+    report: Option<std::path::PathBuf>,
+) -> Result<()> {
+    use std::io::Write;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .len()
+        .max(1);
+    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut client = crate::db::import::connect(url).await?;
+    let started = std::time::Instant::now();
+    let actor = format!(
+        "import:{}",
+        file.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let outcome = crate::db::import::import_units(
+        &mut client,
+        std::io::BufReader::with_capacity(1 << 20, input),
+        &actor,
+        |rows, bytes| {
+            let pct = bytes * 100 / size;
+            let bar: String = (0..30)
+                .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
+                .collect();
+            eprint!("\r[{bar}] {pct:>3}%  {rows} rows checked");
+            let _ = std::io::stderr().flush();
+        },
+    )
+    .await?;
+    eprintln!();
+    let secs = started.elapsed().as_secs_f64();
+    if outcome.ok() {
+        println!(
+            "Imported {} units from {} in {secs:.1} s.",
+            outcome.inserted,
+            file.display()
+        );
+        return Ok(());
+    }
+    let report = report.unwrap_or_else(|| {
+        let mut p = file.as_os_str().to_owned();
+        p.push(".errors.csv");
+        p.into()
+    });
+    std::fs::write(&report, outcome.report_csv()?)
+        .with_context(|| format!("writing {}", report.display()))?;
+    let first: Vec<String> = outcome
+        .errors
+        .iter()
+        .take(5)
+        .map(|e| {
+            format!(
+                "  line {}, {}: {}",
+                e.line,
+                if e.column.is_empty() { "-" } else { &e.column },
+                e.reason
+            )
+        })
+        .collect();
+    anyhow::bail!(
+        "nothing was imported: {} problem(s) in {} row(s) read.\n{}\nEvery rejected row is listed in {}",
+        outcome.error_count,
+        outcome.rows,
+        first.join("\n"),
+        report.display()
+    )
 }
 
 async fn worker(config: &Config, url: &str) -> Result<()> {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod catalogue;
 pub mod embedded;
+pub mod import;
 pub mod lookup;
 pub mod outbox;
 pub mod schema;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod digital_link;
 pub mod gs1;
 pub mod gtin;
+pub mod import;
 pub mod lookup;
 pub mod serial;
 pub mod serial_format;

@@ -6,6 +6,7 @@ mod browser;
 mod catalogue;
 mod embedded;
 mod helpers;
+mod import;
 mod lookup;
 mod platform;
 mod smtp;

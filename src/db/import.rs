@@ -1,0 +1,369 @@
+//! Bulk import of units: rows are checked in Rust against the catalogue, streamed into a
+//! staging table with binary COPY, checked set-based for duplicates (within the file and
+//! against the database), then merged with one INSERT … SELECT that also writes each unit's
+//! first history event. All in one transaction: a file either loads whole or not at all.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use futures_util::pin_mut;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls};
+
+use crate::domain::import::{RowError, UnitColumns, shorten};
+use crate::domain::serial_format::SerialFormat;
+
+/// Rejected rows kept for the report (all are counted).
+pub const MAX_REPORTED: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub struct ImportOutcome {
+    /// Data rows read (the header not counted).
+    pub rows: u64,
+    pub inserted: u64,
+    /// Rejected rows, in file order, at most MAX_REPORTED.
+    pub errors: Vec<RowError>,
+    /// All problems found, including those beyond the report's limit.
+    pub error_count: u64,
+}
+
+impl ImportOutcome {
+    pub fn ok(&self) -> bool {
+        self.error_count == 0
+    }
+
+    fn reject(&mut self, e: RowError) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_REPORTED {
+            self.errors.push(e);
+        }
+    }
+
+    /// The report as CSV: line, column, reason.
+    pub fn report_csv(&self) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["line", "column", "reason"])?;
+        for e in &self.errors {
+            w.write_record([e.line.to_string(), e.column.clone(), e.reason.clone()])?;
+        }
+        Ok(String::from_utf8(w.into_inner()?)?)
+    }
+}
+
+struct Model {
+    id: i64,
+    case_sensitive: bool,
+    format: Option<SerialFormat>,
+}
+
+struct Catalogue {
+    models: HashMap<String, Model>,
+    lots: HashMap<(i64, String), (i64, NaiveDate)>,
+    locations: HashMap<String, i64>,
+}
+
+async fn load_catalogue(client: &Client) -> Result<Catalogue> {
+    let mut models = HashMap::new();
+    for r in client
+        .query(
+            "SELECT id, gtin, serials_case_sensitive, serial_format FROM product_models",
+            &[],
+        )
+        .await?
+    {
+        let format: Option<String> = r.get(3);
+        models.insert(
+            r.get::<_, String>(1),
+            Model {
+                id: r.get(0),
+                case_sensitive: r.get(2),
+                format: format.and_then(|f| SerialFormat::parse(&f).ok()),
+            },
+        );
+    }
+    let mut lots = HashMap::new();
+    for r in client
+        .query("SELECT id, model_id, code, production_date FROM lots", &[])
+        .await?
+    {
+        lots.insert(
+            (r.get::<_, i64>(1), r.get::<_, String>(2)),
+            (r.get::<_, i64>(0), r.get::<_, NaiveDate>(3)),
+        );
+    }
+    let mut locations = HashMap::new();
+    for r in client.query("SELECT id, code FROM locations", &[]).await? {
+        locations.insert(r.get::<_, String>(1), r.get::<_, i64>(0));
+    }
+    Ok(Catalogue {
+        models,
+        lots,
+        locations,
+    })
+}
+
+pub async fn connect(url: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .context("connecting to the database")?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "import connection ended");
+        }
+    });
+    Ok(client)
+}
+
+const STAGING: &str = "CREATE TEMP TABLE import_units_staging (
+    line bigint NOT NULL, model_id bigint NOT NULL, serial text NOT NULL, serial_key text NOT NULL,
+    lot_id bigint, manufactured_on date, location_id bigint, status text NOT NULL
+) ON COMMIT DROP";
+
+/// Imports units from CSV. `progress(rows_read, bytes_read)` is called every 50,000 rows.
+/// Nothing is written unless every row is valid.
+pub async fn import_units<R: Read>(
+    client: &mut Client,
+    input: R,
+    actor: &str,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ImportOutcome> {
+    let catalogue = load_catalogue(client).await?;
+    let mut outcome = ImportOutcome::default();
+    let tx = client.transaction().await?;
+    tx.batch_execute(STAGING).await?;
+    let sink = tx
+        .copy_in("COPY import_units_staging FROM STDIN BINARY")
+        .await?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::DATE,
+        Type::INT8,
+        Type::TEXT,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    pin_mut!(writer);
+
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut record = csv::ByteRecord::new();
+    let mut columns: Option<(UnitColumns, usize)> = None;
+    let mut line: u64 = 0;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let at = e.position().map(|p| p.line()).unwrap_or(line + 1);
+                outcome.reject(RowError {
+                    line: at,
+                    column: String::new(),
+                    reason: format!(
+                        "the file cannot be read as CSV here: {}",
+                        shorten(&e.to_string())
+                    ),
+                });
+                break;
+            }
+        }
+        line = record.position().map(|p| p.line()).unwrap_or(line + 1);
+        let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
+        let Ok(fields) = fields else {
+            outcome.reject(RowError {
+                line,
+                column: String::new(),
+                reason: "this line is not valid UTF-8 text; save the file as UTF-8 CSV".into(),
+            });
+            continue;
+        };
+        let Some((cols, width)) = columns else {
+            match UnitColumns::from_header(&fields) {
+                Ok(c) => columns = Some((c, fields.len())),
+                Err(errors) => {
+                    for e in errors {
+                        outcome.reject(e);
+                    }
+                    break;
+                }
+            }
+            continue;
+        };
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            continue; // blank lines are allowed
+        }
+        outcome.rows += 1;
+        if outcome.rows % 50_000 == 0 {
+            progress(outcome.rows, reader.position().byte());
+        }
+        let row = match cols.parse(line, &fields, width) {
+            Ok(r) => r,
+            Err(errors) => {
+                for e in errors {
+                    outcome.reject(e);
+                }
+                continue;
+            }
+        };
+        let Some(model) = catalogue.models.get(&row.gtin) else {
+            outcome.reject(RowError {
+                line,
+                column: "gtin".into(),
+                reason: format!("no product model has GTIN {}", row.gtin),
+            });
+            continue;
+        };
+        if let Some(f) = &model.format
+            && !f.matches(&row.serial, model.case_sensitive)
+        {
+            outcome.reject(RowError {
+                line,
+                column: "serial".into(),
+                reason: format!(
+                    "“{}” does not fit this model's serial format {}",
+                    row.serial,
+                    f.pattern()
+                ),
+            });
+            continue;
+        }
+        let lot = match &row.lot {
+            None => None,
+            Some(code) => match catalogue.lots.get(&(model.id, code.clone())) {
+                Some(l) => Some(*l),
+                None => {
+                    outcome.reject(RowError {
+                        line,
+                        column: "lot".into(),
+                        reason: format!("this model has no lot {code}"),
+                    });
+                    continue;
+                }
+            },
+        };
+        let location = match &row.location {
+            None => None,
+            Some(code) => match catalogue.locations.get(code) {
+                Some(id) => Some(*id),
+                None => {
+                    outcome.reject(RowError {
+                        line,
+                        column: "location".into(),
+                        reason: format!("there is no location {code}"),
+                    });
+                    continue;
+                }
+            },
+        };
+        // Valid rows are staged even when others were refused, so the report also lists their
+        // duplicates; the transaction is rolled back at the end either way.
+        let key = if model.case_sensitive {
+            row.serial.clone()
+        } else {
+            row.serial.to_ascii_uppercase()
+        };
+        let status = row.status.clone().unwrap_or_else(|| {
+            if location.is_some() {
+                "in_stock".into()
+            } else {
+                "manufactured".into()
+            }
+        });
+        let made = row.manufactured_on.or(lot.map(|l| l.1));
+        writer
+            .as_mut()
+            .write(&[
+                &(line as i64),
+                &model.id,
+                &row.serial,
+                &key,
+                &lot.map(|l| l.0),
+                &made,
+                &location,
+                &status,
+            ])
+            .await?;
+    }
+    if columns.is_none() && outcome.error_count == 0 {
+        outcome.reject(RowError {
+            line: 1,
+            column: String::new(),
+            reason: "the file is empty: it needs a header line and at least one row".into(),
+        });
+    }
+    writer.finish().await?;
+    if outcome.rows == 0 && outcome.ok() {
+        outcome.reject(RowError {
+            line: 2,
+            column: String::new(),
+            reason: "the file has a header but no rows".into(),
+        });
+        tx.rollback().await?;
+        return Ok(outcome);
+    }
+
+    // Duplicates within the file (under each model's case rule) and against the database.
+    let dups = tx
+        .query(
+            "SELECT line, first FROM (
+                 SELECT line, min(line) OVER (PARTITION BY model_id, serial_key) AS first FROM import_units_staging
+             ) d WHERE line <> first ORDER BY line LIMIT $1",
+            &[&(MAX_REPORTED as i64)],
+        )
+        .await?;
+    for r in dups {
+        let (l, first): (i64, i64) = (r.get(0), r.get(1));
+        outcome.reject(RowError {
+            line: l as u64,
+            column: "serial".into(),
+            reason: format!("the same serial is already on line {first}"),
+        });
+    }
+    let existing = tx
+        .query(
+            "SELECT s.line, s.serial FROM import_units_staging s
+             JOIN units u ON u.model_id = s.model_id AND u.serial_key = s.serial_key
+             ORDER BY s.line LIMIT $1",
+            &[&(MAX_REPORTED as i64)],
+        )
+        .await?;
+    for r in existing {
+        let (l, serial): (i64, String) = (r.get(0), r.get(1));
+        outcome.reject(RowError {
+            line: l as u64,
+            column: "serial".into(),
+            reason: format!("{serial} already exists for this model"),
+        });
+    }
+    if !outcome.ok() {
+        outcome.errors.sort_by_key(|e| e.line);
+        tx.rollback().await?;
+        return Ok(outcome);
+    }
+
+    // The merge: units and their first event in one statement.
+    let inserted = tx
+        .execute(
+            "WITH ins AS (
+                 INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id)
+                 SELECT model_id, serial, serial_key, lot_id, status, manufactured_on, location_id
+                 FROM import_units_staging ORDER BY line
+                 RETURNING id, location_id, manufactured_on
+             )
+             INSERT INTO unit_events (unit_id, kind, occurred_at, actor, location_id, reference)
+             SELECT id, 'manufactured', coalesce(manufactured_on::timestamptz, now()), $1, location_id, 'import'
+             FROM ins",
+            &[&actor],
+        )
+        .await?;
+    tx.commit().await?;
+    outcome.inserted = inserted;
+    Ok(outcome)
+}

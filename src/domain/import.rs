@@ -1,0 +1,268 @@
+//! Rows of a unit import file, checked one by one before anything touches the database.
+//!
+//! Columns (header required, any order, names case-insensitive): `gtin`, `serial` (required),
+//! `lot`, `manufactured_on` (YYYY-MM-DD), `location`, `status` (optional).
+
+use chrono::NaiveDate;
+
+use super::gtin::Gtin;
+use super::serial::{SerialNumber, check_cs82};
+
+pub const UNIT_STATUSES: [&str; 8] = [
+    "manufactured",
+    "in_stock",
+    "shipped",
+    "sold",
+    "registered",
+    "returned",
+    "replaced",
+    "scrapped",
+];
+
+/// One problem in an import file: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// 1-based line in the file (the header is line 1).
+    pub line: u64,
+    pub column: String,
+    pub reason: String,
+}
+
+/// A checked row, ready for the staging table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRecord {
+    pub line: u64,
+    pub gtin: String,
+    pub serial: String,
+    pub lot: Option<String>,
+    pub manufactured_on: Option<NaiveDate>,
+    pub location: Option<String>,
+    pub status: Option<String>,
+}
+
+/// Where each known column is in the file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitColumns {
+    gtin: usize,
+    serial: usize,
+    lot: Option<usize>,
+    manufactured_on: Option<usize>,
+    location: Option<usize>,
+    status: Option<usize>,
+}
+
+impl UnitColumns {
+    /// Reads the header; a missing required column or an unknown one is an error on line 1.
+    pub fn from_header(header: &[&str]) -> Result<Self, Vec<RowError>> {
+        let names: Vec<String> = header
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .collect();
+        let find = |n: &str| names.iter().position(|h| h == n);
+        let mut errors = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            if ![
+                "gtin",
+                "serial",
+                "lot",
+                "manufactured_on",
+                "location",
+                "status",
+            ]
+            .contains(&n.as_str())
+            {
+                errors.push(RowError { line: 1, column: n.clone(), reason: format!("unknown column {} “{n}”; expected gtin, serial, lot, manufactured_on, location, status", i + 1) });
+            }
+        }
+        let mut required = |n: &str| {
+            find(n).unwrap_or_else(|| {
+                errors.push(RowError {
+                    line: 1,
+                    column: n.into(),
+                    reason: format!("the header has no “{n}” column"),
+                });
+                0
+            })
+        };
+        let cols = UnitColumns {
+            gtin: required("gtin"),
+            serial: required("serial"),
+            lot: find("lot"),
+            manufactured_on: find("manufactured_on"),
+            location: find("location"),
+            status: find("status"),
+        };
+        if errors.is_empty() {
+            Ok(cols)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Checks one data row.
+    pub fn parse(
+        &self,
+        line: u64,
+        fields: &[&str],
+        width: usize,
+    ) -> Result<UnitRecord, Vec<RowError>> {
+        let mut errors = Vec::new();
+        let mut err = |column: &str, reason: String| {
+            errors.push(RowError {
+                line,
+                column: column.into(),
+                reason,
+            })
+        };
+        if fields.len() != width {
+            err(
+                "",
+                format!("has {} fields; the header has {width}", fields.len()),
+            );
+            return Err(errors);
+        }
+        let get = |i: Option<usize>| i.map(|i| fields[i].trim()).filter(|v| !v.is_empty());
+        let gtin = match Gtin::parse_exact(fields[self.gtin].trim()) {
+            Ok(g) => g.as_string(),
+            Err(e) => {
+                err("gtin", e.to_string());
+                String::new()
+            }
+        };
+        let serial = match SerialNumber::parse(fields[self.serial].trim()) {
+            Ok(s) => s.to_string(),
+            Err(e) => {
+                err("serial", e.to_string());
+                String::new()
+            }
+        };
+        let lot = get(self.lot).map(str::to_owned);
+        if let Some(l) = &lot
+            && let Err(e) = check_cs82(l)
+        {
+            err("lot", e.to_string().replace("serial number", "lot code"));
+        }
+        let manufactured_on = match get(self.manufactured_on) {
+            None => None,
+            Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    err(
+                        "manufactured_on",
+                        format!("“{}” is not a date in the form YYYY-MM-DD", shorten(d)),
+                    );
+                    None
+                }
+            },
+        };
+        let location = get(self.location).map(|l| l.to_ascii_uppercase());
+        if let Some(l) = &location
+            && (l.len() > 32
+                || !l
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            err(
+                "location",
+                format!("“{}” is not a location code", shorten(l)),
+            );
+        }
+        let status = get(self.status).map(|s| s.to_ascii_lowercase());
+        if let Some(s) = &status
+            && !UNIT_STATUSES.contains(&s.as_str())
+        {
+            err(
+                "status",
+                format!(
+                    "“{}” is not a unit status ({})",
+                    shorten(s),
+                    UNIT_STATUSES.join(", ")
+                ),
+            );
+        }
+        if errors.is_empty() {
+            Ok(UnitRecord {
+                line,
+                gtin,
+                serial,
+                lot,
+                manufactured_on,
+                location,
+                status,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// At most 40 characters of a value, for messages (a 1 MB field must not become a 1 MB report).
+pub fn shorten(s: &str) -> String {
+    if s.chars().count() <= 40 {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_rows_are_checked_with_line_and_column() {
+        assert!(
+            UnitColumns::from_header(&["serial", "lot"]).unwrap_err()[0]
+                .reason
+                .contains("no “gtin” column")
+        );
+        assert!(
+            UnitColumns::from_header(&["gtin", "serial", "colour"]).unwrap_err()[0]
+                .reason
+                .contains("unknown column 3")
+        );
+        let cols = UnitColumns::from_header(&[
+            "\u{feff}GTIN",
+            "Serial",
+            "lot",
+            "manufactured_on",
+            "status",
+        ])
+        .unwrap();
+        let ok = cols
+            .parse(
+                2,
+                &[
+                    "09506000134352",
+                    "SN0001",
+                    "ABC123",
+                    "2025-01-15",
+                    "in_stock",
+                ],
+                5,
+            )
+            .unwrap();
+        assert_eq!(ok.gtin, "09506000134352");
+        assert_eq!(ok.manufactured_on, NaiveDate::from_ymd_opt(2025, 1, 15));
+        let bad = cols
+            .parse(
+                3,
+                &["09506000134353", "SN 1", "A#", "15/01/2025", "lost"],
+                5,
+            )
+            .unwrap_err();
+        let cols_hit: Vec<&str> = bad.iter().map(|e| e.column.as_str()).collect();
+        assert_eq!(
+            cols_hit,
+            ["gtin", "serial", "lot", "manufactured_on", "status"]
+        );
+        assert!(bad.iter().all(|e| e.line == 3));
+        let short = cols.parse(4, &["09506000134352"], 5).unwrap_err();
+        assert!(short[0].reason.contains("has 1 fields; the header has 5"));
+        let huge = "x".repeat(1_000_000);
+        let e = cols
+            .parse(5, &["09506000134352", &huge, "", "", ""], 5)
+            .unwrap_err();
+        assert!(e[0].reason.len() < 200, "a huge field gives a short reason");
+    }
+}
