@@ -15,7 +15,7 @@ FROM product_models m
 JOIN lots l ON l.model_id = m.id AND l.code = 'BENCH-LOT'
 CROSS JOIN generate_series(0, :units - 1) AS g
 WHERE m.gtin = '09506000888880'
-ON CONFLICT (model_id, serial_key) DO NOTHING;
+ON CONFLICT (serial_key, model_id) DO NOTHING;
 
 VACUUM ANALYZE units;
 SELECT count(*) AS bench_units FROM units u JOIN product_models m ON m.id = u.model_id WHERE m.gtin = '09506000888880';

@@ -1,7 +1,7 @@
 //! Bulk import of units: rows are checked in Rust against the catalogue, streamed into a
 //! staging table with binary COPY, checked set-based for duplicates (within the file and
-//! against the database), then merged with one INSERT … SELECT that also writes each unit's
-//! first history event. All in one transaction: a file either loads whole or not at all.
+//! against the database), then merged with one INSERT … SELECT (the unit row records who
+//! created it). All in one transaction: a file either loads whole or not at all.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -130,6 +130,7 @@ pub async fn import_units<R: Read>(
     actor: &str,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ImportOutcome> {
+    let started = std::time::Instant::now();
     let catalogue = load_catalogue(client).await?;
     let mut outcome = ImportOutcome::default();
     let tx = client.transaction().await?;
@@ -299,6 +300,11 @@ pub async fn import_units<R: Read>(
         });
     }
     writer.finish().await?;
+    tracing::info!(
+        rows = outcome.rows,
+        ms = started.elapsed().as_millis() as u64,
+        "import: rows checked and staged"
+    );
     if outcome.rows == 0 && outcome.ok() {
         outcome.reject(RowError {
             line: 2,
@@ -342,28 +348,32 @@ pub async fn import_units<R: Read>(
             reason: format!("{serial} already exists for this model"),
         });
     }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "import: duplicates checked"
+    );
     if !outcome.ok() {
         outcome.errors.sort_by_key(|e| e.line);
         tx.rollback().await?;
         return Ok(outcome);
     }
 
-    // The merge: units and their first event in one statement.
+    // The merge: one INSERT … SELECT (staging rows are in file order already: a fresh heap
+    // keeps insertion order, so no sort). The unit's creation (who, when, where) is on its row.
     let inserted = tx
         .execute(
-            "WITH ins AS (
-                 INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id)
-                 SELECT model_id, serial, serial_key, lot_id, status, manufactured_on, location_id
-                 FROM import_units_staging ORDER BY line
-                 RETURNING id, location_id, manufactured_on
-             )
-             INSERT INTO unit_events (unit_id, kind, occurred_at, actor, location_id, reference)
-             SELECT id, 'manufactured', coalesce(manufactured_on::timestamptz, now()), $1, location_id, 'import'
-             FROM ins",
+            "INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, created_by)
+             SELECT model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, $1
+             FROM import_units_staging",
             &[&actor],
         )
         .await?;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "import: merged");
     tx.commit().await?;
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "import: committed"
+    );
     outcome.inserted = inserted;
     Ok(outcome)
 }

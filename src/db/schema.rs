@@ -140,6 +140,7 @@ diesel::table! {
         replaced_by -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        created_by -> Text,
     }
 }
 

@@ -269,10 +269,10 @@ pub async fn seed_demo(
 
             let col = |f: fn(&(&str, String, &str, &str, &str)) -> String| rows.iter().map(f).collect::<Vec<String>>();
             diesel::sql_query(
-                "INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id)
+                "INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, created_by)
                  SELECT m.id, s.serial,
                         CASE WHEN m.serials_case_sensitive THEN s.serial ELSE upper(s.serial) END,
-                        l.id, s.status, l.production_date, loc.id
+                        l.id, s.status, l.production_date, loc.id, 'demo-seed'
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
                           AS s(gtin, serial, lot, status, location)
                  JOIN product_models m ON m.gtin = s.gtin
@@ -286,21 +286,19 @@ pub async fn seed_demo(
             .bind::<Array<Text>, _>(col(|r| r.4.to_owned()))
             .execute(conn)
             .await?;
-            // The history every unit starts with: made at the factory, then received into stock
-            // or shipped.
+            // The history after each unit's creation (which its row records): received into
+            // stock, or shipped.
             diesel::sql_query(
                 "INSERT INTO unit_events (unit_id, kind, occurred_at, actor, location_id, reference)
                  SELECT u.id, e.kind, (l.production_date + e.after)::timestamptz, 'demo-seed',
-                        CASE WHEN e.kind = 'manufactured' THEN f.id ELSE u.location_id END,
+                        u.location_id,
                         'lot ' || l.code
                  FROM units u
                  JOIN lots l ON l.id = u.lot_id
                  JOIN product_models m ON m.id = u.model_id
-                 CROSS JOIN (SELECT id FROM locations WHERE code = 'FAC-1') f
-                 JOIN (VALUES ('manufactured', interval '8 hours', NULL),
-                              ('received', interval '2 days', 'in_stock'),
+                 JOIN (VALUES ('received', interval '2 days', 'in_stock'),
                               ('shipped', interval '5 days', 'shipped')) AS e(kind, after, for_status)
-                   ON e.for_status IS NULL OR e.for_status = u.status
+                   ON e.for_status = u.status
                  WHERE m.gtin = ANY($1)",
             )
             .bind::<Array<Text>, _>(vec![BATTERY_GTIN, DRILL_GTIN, EBIKE_GTIN, SEAT_GTIN])

@@ -111,7 +111,7 @@ impl ResponseError for AppError {
                 res
             }
             AppError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "database unavailable");
+                tracing::warn!(request_id = %current_request_id(), error = %detail, "database unavailable");
                 let mut res = ErrorPage::response(
                     status,
                     "Temporarily unavailable",
@@ -137,7 +137,7 @@ impl ResponseError for AppError {
                 "What you sent is larger than this page accepts. Send less at a time.",
             ),
             AppError::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
+                tracing::error!(request_id = %current_request_id(), error = ?e, "internal error");
                 ErrorPage::response(
                     status,
                     "Something went wrong on our side",

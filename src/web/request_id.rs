@@ -31,7 +31,10 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = new_id();
-    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    // A debug-level span: at the default `info` filter it is disabled and costs nothing on the
+    // hot lookup path; warnings and errors name the request id themselves.
+    let span =
+        tracing::debug_span!("request", id = %id, method = %req.method(), path = %req.path());
     let start = Instant::now();
     let result = REQUEST_ID
         .scope(id.clone(), next.call(req))
@@ -43,7 +46,7 @@ pub async fn middleware(
             let status = res.status().as_u16();
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             if status >= 500 {
-                tracing::warn!(status, ms, "request failed");
+                tracing::warn!(request_id = %id, status, ms, "request failed");
             } else {
                 tracing::debug!(status, ms, "request");
             }
@@ -54,7 +57,7 @@ pub async fn middleware(
             Ok(res)
         }
         Err(e) => {
-            tracing::warn!(error = %e, "request error");
+            tracing::warn!(request_id = %id, error = %e, "request error");
             Err(e)
         }
     }
