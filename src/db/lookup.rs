@@ -89,3 +89,124 @@ impl UnitMatch {
         self.model.terms().status(&self.dates(), today)
     }
 }
+
+/// Everything staff see about one unit: the unit with its model, lot and location, and its
+/// history (its creation, from the row, then every event in order).
+#[derive(Debug, Clone)]
+pub struct UnitHistory {
+    pub unit_id: i64,
+    pub serial: String,
+    pub status: String,
+    pub manufactured_on: Option<NaiveDate>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub created_by: String,
+    pub model: ProductModel,
+    pub lot: Option<Lot>,
+    pub location: Option<String>,
+    pub events: Vec<HistoryEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryEvent {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub kind: String,
+    pub actor: String,
+    pub location: Option<String>,
+    pub reference: Option<String>,
+    pub note: Option<String>,
+}
+
+impl UnitHistory {
+    pub async fn load(conn: &mut AsyncPgConnection, unit_id: i64) -> QueryResult<Option<Self>> {
+        use super::schema::{locations, unit_events};
+        let found: Option<(
+            i64,
+            String,
+            String,
+            Option<NaiveDate>,
+            chrono::DateTime<chrono::Utc>,
+            String,
+            ProductModel,
+            Option<Lot>,
+            Option<String>,
+        )> = units::table
+            .inner_join(product_models::table)
+            .left_join(lots::table)
+            .left_join(locations::table)
+            .filter(units::id.eq(unit_id))
+            .select((
+                units::id,
+                units::serial,
+                units::status,
+                units::manufactured_on,
+                units::created_at,
+                units::created_by,
+                ProductModel::as_select(),
+                Option::<Lot>::as_select(),
+                locations::code.nullable(),
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((
+            unit_id,
+            serial,
+            status,
+            manufactured_on,
+            created_at,
+            created_by,
+            model,
+            lot,
+            location,
+        )) = found
+        else {
+            return Ok(None);
+        };
+        let rows: Vec<(
+            chrono::DateTime<chrono::Utc>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )> = unit_events::table
+            .left_join(locations::table)
+            .filter(unit_events::unit_id.eq(unit_id))
+            .order((unit_events::occurred_at, unit_events::id))
+            .select((
+                unit_events::occurred_at,
+                unit_events::kind,
+                unit_events::actor,
+                locations::code.nullable(),
+                unit_events::reference,
+                unit_events::note,
+            ))
+            .load(conn)
+            .await?;
+        let events = rows
+            .into_iter()
+            .map(
+                |(at, kind, actor, location, reference, note)| HistoryEvent {
+                    at,
+                    kind,
+                    actor,
+                    location,
+                    reference,
+                    note,
+                },
+            )
+            .collect();
+        Ok(Some(UnitHistory {
+            unit_id,
+            serial,
+            status,
+            manufactured_on,
+            created_at,
+            created_by,
+            model,
+            lot,
+            location,
+            events,
+        }))
+    }
+}

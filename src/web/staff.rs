@@ -9,7 +9,106 @@ use super::session::SignedIn;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("", web::get().to(home))
-        .route("/", web::get().to(home));
+        .route("/", web::get().to(home))
+        .route("/units", web::get().to(find_units))
+        .route("/units/{id}", web::get().to(unit_page));
+}
+
+#[derive(Template)]
+#[template(path = "staff/units.html")]
+struct FindPage {
+    serial: String,
+    error: Option<String>,
+    searched: bool,
+    /// (unit id, serial, "brand name · GTIN")
+    results: Vec<(i64, String, String)>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct FindQuery {
+    serial: Option<String>,
+}
+
+/// Staff find a unit by anything the lookup box accepts (typed, scanned or a product link).
+async fn find_units(
+    _user: SignedIn,
+    state: web::Data<super::AppState>,
+    q: web::Query<FindQuery>,
+) -> Result<HttpResponse, super::AppError> {
+    let typed = q.serial.clone().unwrap_or_default();
+    if typed.trim().is_empty() {
+        return Ok(render(
+            StatusCode::OK,
+            &FindPage {
+                serial: typed,
+                error: None,
+                searched: false,
+                results: vec![],
+            },
+        ));
+    }
+    let query = match crate::domain::lookup::LookupQuery::parse(&typed, None) {
+        Ok(q) => q,
+        Err(e) => {
+            return Ok(render(
+                StatusCode::BAD_REQUEST,
+                &FindPage {
+                    serial: typed,
+                    error: Some(e.message),
+                    searched: false,
+                    results: vec![],
+                },
+            ));
+        }
+    };
+    let gtin = query.gtin.map(|g| g.as_string());
+    let mut conn = state.pool.get().await?;
+    let found =
+        crate::db::lookup::UnitMatch::find(&mut conn, &query.serial, gtin.as_deref()).await?;
+    if let [one] = found.as_slice() {
+        return Ok(super::see_other(&format!("/staff/units/{}", one.unit.id)));
+    }
+    let results = found
+        .iter()
+        .map(|m| {
+            (
+                m.unit.id,
+                m.unit.serial.clone(),
+                format!("{} {} · GTIN {}", m.model.brand, m.model.name, m.model.gtin),
+            )
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &FindPage {
+            serial: typed,
+            error: None,
+            searched: true,
+            results,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "staff/unit.html")]
+struct UnitPage {
+    h: crate::db::lookup::UnitHistory,
+    created: String,
+}
+
+async fn unit_page(
+    _user: SignedIn,
+    state: web::Data<super::AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, super::AppError> {
+    let mut conn = state.pool.get().await?;
+    let h = crate::db::lookup::UnitHistory::load(&mut conn, path.into_inner())
+        .await?
+        .ok_or_else(|| {
+            super::AppError::not_found("No such unit", "There is no unit with this number.")
+        })?;
+    let created = h.created_at.format("%Y-%m-%d %H:%M UTC").to_string();
+    Ok(render(StatusCode::OK, &UnitPage { h, created }))
 }
 
 #[derive(Template)]

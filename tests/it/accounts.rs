@@ -510,6 +510,8 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/catalogue",
         "/admin/models/new",
         "/admin/models/1",
+        "/staff/units",
+        "/staff/units/1",
     ];
     let anonymous = app.browser();
     for path in get_routes {
@@ -557,9 +559,9 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
     );
     let staff = app.browser();
     app.login(&staff, "staff@example.com", PW).await;
-    assert_eq!(app.get_with(&staff, "/staff").await.0, 200);
-    for path in &get_routes[1..] {
-        assert_eq!(app.get_with(&staff, path).await.0, 403, "{path}");
+    for path in get_routes {
+        let expected = if path.starts_with("/staff") { 200 } else { 403 };
+        assert_eq!(app.get_with(&staff, path).await.0, expected, "{path}");
     }
     let admin = app.browser();
     app.login(&admin, "admin@example.com", PW).await;

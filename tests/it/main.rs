@@ -10,3 +10,4 @@ mod import;
 mod lookup;
 mod platform;
 mod smtp;
+mod staff;
