@@ -116,20 +116,30 @@ pub struct HistoryEvent {
     pub note: Option<String>,
 }
 
+type UnitHistoryRow = (
+    i64,
+    String,
+    String,
+    Option<NaiveDate>,
+    chrono::DateTime<chrono::Utc>,
+    String,
+    ProductModel,
+    Option<Lot>,
+    Option<String>,
+);
+type HistoryEventRow = (
+    chrono::DateTime<chrono::Utc>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 impl UnitHistory {
     pub async fn load(conn: &mut AsyncPgConnection, unit_id: i64) -> QueryResult<Option<Self>> {
         use super::schema::{locations, unit_events};
-        let found: Option<(
-            i64,
-            String,
-            String,
-            Option<NaiveDate>,
-            chrono::DateTime<chrono::Utc>,
-            String,
-            ProductModel,
-            Option<Lot>,
-            Option<String>,
-        )> = units::table
+        let found: Option<UnitHistoryRow> = units::table
             .inner_join(product_models::table)
             .left_join(lots::table)
             .left_join(locations::table)
@@ -162,14 +172,7 @@ impl UnitHistory {
         else {
             return Ok(None);
         };
-        let rows: Vec<(
-            chrono::DateTime<chrono::Utc>,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = unit_events::table
+        let rows: Vec<HistoryEventRow> = unit_events::table
             .left_join(locations::table)
             .filter(unit_events::unit_id.eq(unit_id))
             .order((unit_events::occurred_at, unit_events::id))
