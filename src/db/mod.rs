@@ -9,6 +9,7 @@ pub mod lookup;
 pub mod outbox;
 pub mod schema;
 pub mod seed;
+pub mod stock;
 
 use std::time::Duration;
 

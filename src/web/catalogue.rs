@@ -28,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/models/{id}", web::get().to(edit_model_page))
         .route("/models/{id}", web::post().to(update_model))
         .route("/models/{id}/lots", web::post().to(create_lot))
-        .route("/locations", web::post().to(create_location));
+        .route("/locations", web::post().to(create_location))
+        .route("/stock", web::get().to(stock));
 }
 
 type Errors = BTreeMap<&'static str, String>;
@@ -838,4 +839,79 @@ async fn create_lot(
         None,
     )
     .await
+}
+
+// ---- stock: expiry and FEFO picking -------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/stock.html")]
+struct StockPage {
+    days: i32,
+    today: NaiveDate,
+    expiring: Vec<crate::db::stock::ExpiringStock>,
+    locations: Vec<Location>,
+    /// (gtin, "brand name")
+    models: Vec<(String, String)>,
+    pick_location: String,
+    pick_gtin: String,
+    pick_quantity: String,
+    pick_wanted: usize,
+    pick_error: Option<String>,
+    pick: Option<Vec<crate::db::stock::PickLine>>,
+}
+
+#[derive(Deserialize)]
+pub struct StockQuery {
+    days: Option<String>,
+    location: Option<String>,
+    gtin: Option<String>,
+    quantity: Option<String>,
+}
+
+pub async fn stock(
+    _user: SignedIn,
+    state: web::Data<AppState>,
+    q: web::Query<StockQuery>,
+) -> Result<HttpResponse, AppError> {
+    let days = q
+        .days
+        .as_deref()
+        .and_then(|d| d.trim().parse::<i32>().ok())
+        .filter(|d| (0..=3650).contains(d))
+        .unwrap_or(90);
+    let mut conn = state.pool.get().await?;
+    let expiring = crate::db::stock::expiring(&mut conn, days).await?;
+    let locations = Location::all(&mut conn).await?;
+    let models: Vec<(String, String)> = ProductModel::all(&mut conn)
+        .await?
+        .into_iter()
+        .map(|m| (m.gtin, format!("{} {}", m.brand, m.name)))
+        .collect();
+    let mut page = StockPage {
+        days,
+        today: chrono::Utc::now().date_naive(),
+        expiring,
+        locations,
+        models,
+        pick_location: q.location.clone().unwrap_or_default(),
+        pick_gtin: q.gtin.clone().unwrap_or_default(),
+        pick_quantity: q.quantity.clone().unwrap_or_else(|| "10".into()),
+        pick_wanted: 0,
+        pick_error: None,
+        pick: None,
+    };
+    let mut status = StatusCode::OK;
+    if let (Some(location), Some(gtin)) = (&q.location, &q.gtin) {
+        match page.pick_quantity.trim().parse::<i64>() {
+            Ok(n) if (1..=10_000).contains(&n) => {
+                page.pick_wanted = n as usize;
+                page.pick = Some(crate::db::stock::fefo_pick(&mut conn, location, gtin, n).await?);
+            }
+            _ => {
+                page.pick_error = Some("Ask for 1 to 10,000 units.".into());
+                status = StatusCode::BAD_REQUEST;
+            }
+        }
+    }
+    Ok(render(status, &page))
 }

@@ -510,6 +510,7 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/catalogue",
         "/admin/models/new",
         "/admin/models/1",
+        "/admin/stock",
         "/staff/units",
         "/staff/units/1",
     ];

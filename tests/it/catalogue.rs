@@ -285,3 +285,56 @@ async fn lots_and_locations_are_validated() {
         2
     );
 }
+
+#[tokio::test]
+async fn expiring_stock_and_a_first_expired_first_out_pick_list() {
+    let app = spawn_app().await;
+    let c = admin(&app).await;
+    let battery = app.scalar("SELECT id FROM product_models WHERE gtin = '09506000134352'");
+    app.sql(&format!(
+        "INSERT INTO lots (model_id, code, production_date, expiry_date) VALUES
+           ({battery}, 'EXP-SOON', current_date - 100, current_date + 10),
+           ({battery}, 'EXP-LATER', current_date - 100, current_date + 400)"
+    ));
+    app.sql(&format!(
+        "INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id)
+         SELECT {battery}, s, s, l.id, 'in_stock', current_date - 100, (SELECT id FROM locations WHERE code = 'WH-EU')
+         FROM (VALUES ('SN9003', 'EXP-SOON'), ('SN9001', 'EXP-SOON'), ('SN9002', 'EXP-SOON'), ('SN9004', 'EXP-LATER'), ('SN9005', 'EXP-LATER')) v(s, lot)
+         JOIN lots l ON l.model_id = {battery} AND l.code = v.lot"
+    ));
+    let (status, page, _) = app.get_with(&c, "/admin/stock?days=30").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<code>EXP-SOON</code>") && !page.contains("<code>EXP-LATER</code>"),
+        "{page}"
+    );
+    assert!(page.contains("<td>3</td>"));
+
+    let (status, page, _) = app
+        .get_with(
+            &c,
+            "/admin/stock?location=WH-EU&gtin=09506000134352&quantity=4",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let order: Vec<usize> = ["SN9001", "SN9002", "SN9003", "SN9004"]
+        .iter()
+        .map(|s| {
+            page.find(&format!("<code>{s}</code>"))
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1] && w[1] != usize::MAX),
+        "FEFO order: {order:?}"
+    );
+    assert!(!page.contains("<code>SN9005</code>"));
+    let (status, page, _) = app
+        .get_with(
+            &c,
+            "/admin/stock?location=WH-EU&gtin=09506000134352&quantity=0",
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains(r#"id="quantity-error""#));
+}
