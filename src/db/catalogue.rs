@@ -261,3 +261,55 @@ impl Location {
             .optional()
     }
 }
+
+/// The first running number free for new serials of `format` on a model: one past the highest
+/// serial of that format already recorded (so generated serials never collide).
+pub async fn next_serial_number(
+    conn: &mut AsyncPgConnection,
+    model: &ProductModel,
+    format: &SerialFormat,
+) -> QueryResult<u64> {
+    use super::schema::units;
+    let highest: Option<String> = units::table
+        .filter(units::model_id.eq(model.id))
+        .filter(units::serial_key.like(format.like_pattern(!model.serials_case_sensitive)))
+        .select(diesel::dsl::max(units::serial_key))
+        .first(conn)
+        .await?;
+    Ok(highest
+        .and_then(|s| format.number_of(&s))
+        .map(|n| n + 1)
+        .unwrap_or(1))
+}
+
+/// Records newly generated units of one lot in one statement; `Ok(false)` if any serial was
+/// taken meanwhile (nothing is written then, the caller's transaction rolls back).
+pub async fn insert_generated(
+    conn: &mut AsyncPgConnection,
+    model: &ProductModel,
+    lot: &Lot,
+    location_id: Option<i64>,
+    serials: Vec<String>,
+    actor: &str,
+) -> QueryResult<bool> {
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+    let r = diesel::sql_query(
+        "INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, created_by)
+         SELECT $1, s, CASE WHEN $2 THEN s ELSE upper(s) END, $3,
+                CASE WHEN $4::bigint IS NULL THEN 'manufactured' ELSE 'in_stock' END, l.production_date, $4, $6
+         FROM unnest($5::text[]) AS s, lots l WHERE l.id = $3",
+    )
+    .bind::<BigInt, _>(model.id)
+    .bind::<Bool, _>(model.serials_case_sensitive)
+    .bind::<BigInt, _>(lot.id)
+    .bind::<Nullable<BigInt>, _>(location_id)
+    .bind::<Array<Text>, _>(serials)
+    .bind::<Text, _>(actor)
+    .execute(conn)
+    .await;
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if unique_violation(&e).is_some() => Ok(false),
+        Err(e) => Err(e),
+    }
+}

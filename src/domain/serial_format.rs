@@ -148,6 +148,52 @@ impl SerialFormat {
         s
     }
 
+    /// How many running numbers the format has room for (10^digits).
+    pub fn capacity(&self) -> u64 {
+        let digits = self.parts.iter().filter(|p| **p == Part::Digit).count() as u32;
+        10u64.checked_pow(digits).unwrap_or(u64::MAX)
+    }
+
+    /// A SQL LIKE pattern matching every serial of this format (digits and the check digit as
+    /// `_`), in upper case when `fold` (for case-insensitive keys). Literal `%` and `_` are
+    /// escaped with `\`.
+    pub fn like_pattern(&self, fold: bool) -> String {
+        let mut s = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Literal(c) => {
+                    let c = if fold { c.to_ascii_uppercase() } else { *c };
+                    if c == '%' || c == '_' || c == '\\' {
+                        s.push('\\');
+                    }
+                    s.push(c);
+                }
+                Part::Digit | Part::Check => s.push('_'),
+            }
+        }
+        s
+    }
+
+    /// The running number of a serial of this format (its digits, without the check digit).
+    pub fn number_of(&self, serial: &str) -> Option<u64> {
+        let chars: Vec<char> = serial.chars().collect();
+        if chars.len() != self.parts.len() {
+            return None;
+        }
+        let digits: String = self
+            .parts
+            .iter()
+            .zip(&chars)
+            .filter(|(p, _)| **p == Part::Digit)
+            .map(|(_, c)| *c)
+            .collect();
+        if digits.is_empty() {
+            None
+        } else {
+            digits.parse().ok()
+        }
+    }
+
     /// Builds the serial with this format for a running number (`None` if it does not fit the
     /// digit positions). Used by the demo seed and, later, serial generation.
     pub fn render(&self, number: u64) -> Option<String> {
@@ -231,6 +277,13 @@ mod tests {
         assert!(s.starts_with("VC00000042"));
         assert!(f.matches(&s, true));
         assert_eq!(f.render(1_000_000_000), None);
+        assert_eq!(f.capacity(), 100_000_000);
+        assert_eq!(f.number_of(&s), Some(42));
+        assert_eq!(f.like_pattern(false), "VC_________");
+        assert_eq!(
+            SerialFormat::parse("a_#").unwrap().like_pattern(true),
+            "A\\__"
+        );
     }
 
     proptest! {

@@ -448,6 +448,7 @@ const AUDIT_EVENTS: &[&str] = &[
     "model_updated",
     "lot_created",
     "location_created",
+    "units_generated",
 ];
 
 async fn audit(

@@ -29,7 +29,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/models/{id}", web::post().to(update_model))
         .route("/models/{id}/lots", web::post().to(create_lot))
         .route("/locations", web::post().to(create_location))
-        .route("/stock", web::get().to(stock));
+        .route("/stock", web::get().to(stock))
+        .route("/models/{id}/generate", web::get().to(generate_page))
+        .route("/models/{id}/generate", web::post().to(generate));
 }
 
 type Errors = BTreeMap<&'static str, String>;
@@ -41,6 +43,7 @@ fn notice_text(code: Option<&str>) -> Option<String> {
             "model-saved" => "Changes saved.",
             "lot-created" => "Lot added.",
             "location-created" => "Location added.",
+            "units-generated" => "Units created.",
             _ => return None,
         }
         .to_owned(),
@@ -914,4 +917,194 @@ pub async fn stock(
         }
     }
     Ok(render(status, &page))
+}
+
+// ---- serial generation: preview (GET), then commit (POST) ------------------------------
+
+struct Preview {
+    count: u64,
+    start: u64,
+    first: String,
+    last: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/generate.html")]
+struct GeneratePage {
+    model_id: i64,
+    model_name: String,
+    format: Option<String>,
+    lots: Vec<String>,
+    locations: Vec<String>,
+    lot: String,
+    count: String,
+    location: String,
+    error: Option<String>,
+    preview: Option<Preview>,
+    csrf_token: String,
+}
+
+#[derive(Deserialize)]
+pub struct GenerateQuery {
+    lot: Option<String>,
+    count: Option<String>,
+    location: Option<String>,
+    start: Option<String>,
+}
+
+/// Largest batch generated at once.
+const MAX_GENERATE: u64 = 1_000_000;
+
+/// Checks a generation request; returns the page (with the preview or the error) and, when
+/// valid, what to insert.
+async fn plan_generation(
+    state: &AppState,
+    model: &ProductModel,
+    q: &GenerateQuery,
+    csrf_token: String,
+) -> Result<(GeneratePage, Option<(Lot, Option<i64>, Vec<String>)>), AppError> {
+    let mut conn = state.pool.get().await?;
+    let lots = Lot::for_model(&mut conn, model.id).await?;
+    let locations = Location::all(&mut conn).await?;
+    let format = model.format();
+    let mut page = GeneratePage {
+        model_id: model.id,
+        model_name: format!("{} {}", model.brand, model.name),
+        format: format.as_ref().map(|f| f.pattern().to_owned()),
+        lots: lots.iter().map(|l| l.code.clone()).collect(),
+        locations: locations.iter().map(|l| l.code.clone()).collect(),
+        lot: q
+            .lot
+            .clone()
+            .unwrap_or_else(|| lots.first().map(|l| l.code.clone()).unwrap_or_default()),
+        count: q.count.clone().unwrap_or_else(|| "100".into()),
+        location: q.location.clone().unwrap_or_default(),
+        error: None,
+        preview: None,
+        csrf_token,
+    };
+    let (Some(format), Some(_)) = (format, q.count.as_ref()) else {
+        return Ok((page, None));
+    };
+    let Some(lot) = lots.into_iter().find(|l| l.code == page.lot) else {
+        page.error =
+            Some("Choose one of this model's lots (add a lot on the model page first).".into());
+        return Ok((page, None));
+    };
+    let location_id = match page.location.as_str() {
+        "" => None,
+        code => match locations.iter().find(|l| l.code == code) {
+            Some(l) => Some(l.id),
+            None => {
+                page.error = Some("Choose a location from the list.".into());
+                return Ok((page, None));
+            }
+        },
+    };
+    let count = match page.count.trim().parse::<u64>() {
+        Ok(n) if (1..=MAX_GENERATE).contains(&n) => n,
+        _ => {
+            page.error = Some(format!("Generate 1 to {MAX_GENERATE} units at a time."));
+            return Ok((page, None));
+        }
+    };
+    let start = catalogue_next(&mut conn, model, &format).await?;
+    if start + count > format.capacity() {
+        let left = format.capacity().saturating_sub(start);
+        page.error = Some(format!(
+            "The format {} has room for {left} more serial(s) on this model.",
+            format.pattern()
+        ));
+        return Ok((page, None));
+    }
+    let serials: Vec<String> = (start..start + count)
+        .filter_map(|n| format.render(n))
+        .collect();
+    page.preview = Some(Preview {
+        count,
+        start,
+        first: serials.first().cloned().unwrap_or_default(),
+        last: serials.last().cloned().unwrap_or_default(),
+    });
+    Ok((page, Some((lot, location_id, serials))))
+}
+
+async fn catalogue_next(
+    conn: &mut diesel_async::AsyncPgConnection,
+    model: &ProductModel,
+    format: &SerialFormat,
+) -> Result<u64, AppError> {
+    Ok(crate::db::catalogue::next_serial_number(conn, model, format).await?)
+}
+
+pub async fn generate_page(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    q: web::Query<GenerateQuery>,
+) -> Result<HttpResponse, AppError> {
+    let model = load_model(&state, path.into_inner()).await?;
+    let (page, _) = plan_generation(&state, &model, &q, user.session.csrf_token.clone()).await?;
+    let status = if page.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(render(status, &page))
+}
+
+pub async fn generate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    f: CsrfForm<GenerateQuery>,
+) -> Result<HttpResponse, AppError> {
+    let admin = admin_of(&f)?;
+    let model = load_model(&state, path.into_inner()).await?;
+    let (mut page, plan) =
+        plan_generation(&state, &model, &f.form, admin.session.csrf_token.clone()).await?;
+    let Some((lot, location_id, serials)) = plan else {
+        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    // The preview promised these numbers; if someone generated meanwhile, show the new preview.
+    let promised = f.form.start.as_deref().and_then(|s| s.parse::<u64>().ok());
+    if promised != page.preview.as_ref().map(|p| p.start) {
+        page.error = Some("Other serials were created since the preview. Check the new preview below and confirm again.".into());
+        return Ok(render(StatusCode::CONFLICT, &page));
+    }
+    let count = serials.len();
+    let actor = format!("admin:{}", admin.account.email);
+    let mut conn = state.pool.get().await?;
+    let inserted = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            Ok(crate::db::catalogue::insert_generated(
+                conn,
+                &model,
+                &lot,
+                location_id,
+                serials,
+                &actor,
+            )
+            .await?)
+        })
+        .await?;
+    drop(conn);
+    if !inserted {
+        page.error =
+            Some("Some of these serials were taken at the same moment. Preview again.".into());
+        page.preview = None;
+        return Ok(render(StatusCode::CONFLICT, &page));
+    }
+    audit(
+        &req,
+        &state,
+        admin.account.id,
+        "units_generated",
+        &format!("{} {count} units in lot {}", model.gtin, lot.code),
+    )
+    .await?;
+    Ok(see_other(&format!(
+        "/admin/models/{}?notice=units-generated",
+        model.id
+    )))
 }

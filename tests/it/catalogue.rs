@@ -338,3 +338,66 @@ async fn expiring_stock_and_a_first_expired_first_out_pick_list() {
     assert_eq!(status, 400);
     assert!(page.contains(r#"id="quantity-error""#));
 }
+
+#[tokio::test]
+async fn serials_are_generated_after_the_highest_existing_one_with_a_preview_first() {
+    let app = spawn_app().await;
+    let c = admin(&app).await;
+    let battery = app.scalar("SELECT id FROM product_models WHERE gtin = '09506000134352'");
+    let base = format!("/admin/models/{battery}/generate");
+    let before = app.scalar("SELECT count(*) FROM units");
+    // The preview changes nothing and continues after SN2000 (the demo's highest).
+    let (status, page, _) = app
+        .get_with(&c, &format!("{base}?lot=ABC124&count=5&location=WH-EU"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<code>SN2001</code> to <code>SN2005</code>"),
+        "{page}"
+    );
+    assert_eq!(app.scalar("SELECT count(*) FROM units"), before);
+    let token = crate::helpers::csrf_of(&page);
+    let form = [
+        ("csrf_token", token.as_str()),
+        ("lot", "ABC124"),
+        ("count", "5"),
+        ("location", "WH-EU"),
+        ("start", "2001"),
+    ];
+    let (status, _, location) = app.post_with(&c, &base, &form).await;
+    assert_eq!(
+        (status, location),
+        (
+            303,
+            Some(format!("/admin/models/{battery}?notice=units-generated"))
+        )
+    );
+    assert_eq!(app.scalar("SELECT count(*) FROM units WHERE serial BETWEEN 'SN2001' AND 'SN2005' AND status = 'in_stock'"), 5);
+    assert_eq!(app.page("/check?serial=SN2003").await.0, 200);
+    // Confirming the same preview again is refused: its numbers are taken now.
+    let (status, page, _) = app.post_with(&c, &base, &form).await;
+    assert_eq!(status, 409);
+    assert!(
+        page.contains("<code>SN2006</code> to <code>SN2010</code>"),
+        "a fresh preview: {page}"
+    );
+    assert_eq!(app.scalar("SELECT count(*) FROM units") - before, 5);
+    // More than the format has room for, and nonsense counts, are refused with a reason.
+    let (status, page, _) = app
+        .get_with(&c, &format!("{base}?lot=ABC124&count=9000"))
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("has room for 7994 more serial(s)"), "{page}");
+    assert_eq!(
+        app.get_with(&c, &format!("{base}?lot=ABC124&count=0"))
+            .await
+            .0,
+        400
+    );
+    // A model without a format explains why nothing can be generated.
+    let drill = app.scalar("SELECT id FROM product_models WHERE gtin = '09521234543213'");
+    let (_, page, _) = app
+        .get_with(&c, &format!("/admin/models/{drill}/generate"))
+        .await;
+    assert!(page.contains("has no serial format"));
+}
