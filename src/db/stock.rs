@@ -82,3 +82,33 @@ pub async fn fefo_pick(
     .load(conn)
     .await
 }
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct OnHand {
+    #[diesel(sql_type = Text)]
+    pub gtin: String,
+    #[diesel(sql_type = Text)]
+    pub product: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub location: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub lot: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub units: i64,
+}
+
+/// Units in stock by model, location and lot (one grouped scan).
+pub async fn on_hand(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<OnHand>> {
+    diesel::sql_query(
+        "SELECT m.gtin, m.brand || ' ' || m.name AS product, loc.code AS location, l.code AS lot, count(*) AS units
+         FROM units u
+         JOIN product_models m ON m.id = u.model_id
+         LEFT JOIN locations loc ON loc.id = u.location_id
+         LEFT JOIN lots l ON l.id = u.lot_id
+         WHERE u.status = 'in_stock'
+         GROUP BY m.gtin, m.brand, m.name, loc.code, l.code
+         ORDER BY m.brand, m.name, loc.code NULLS LAST, l.code NULLS LAST",
+    )
+    .load(conn)
+    .await
+}

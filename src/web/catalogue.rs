@@ -30,6 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/models/{id}/lots", web::post().to(create_lot))
         .route("/locations", web::post().to(create_location))
         .route("/stock", web::get().to(stock))
+        .route("/reports/stock", web::get().to(on_hand))
+        .route("/reports/stock.csv", web::get().to(on_hand_csv))
         .route("/models/{id}/generate", web::get().to(generate_page))
         .route("/models/{id}/generate", web::post().to(generate));
 }
@@ -1107,4 +1109,72 @@ pub async fn generate(
         "/admin/models/{}?notice=units-generated",
         model.id
     )))
+}
+
+// ---- reports: stock on hand ---------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/onhand.html")]
+struct OnHandPage {
+    total: i64,
+    /// SVG built by `charts::bar_chart`, which escapes every label.
+    chart: String,
+    rows: Vec<crate::db::stock::OnHand>,
+}
+
+pub async fn on_hand(
+    _user: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.pool.get().await?;
+    let rows = crate::db::stock::on_hand(&mut conn).await?;
+    let mut by_model: Vec<super::charts::Bar> = Vec::new();
+    for r in &rows {
+        match by_model.iter_mut().find(|b| b.label == r.product) {
+            Some(b) => b.value += r.units,
+            None => by_model.push(super::charts::Bar {
+                label: r.product.clone(),
+                value: r.units,
+            }),
+        }
+    }
+    let total = rows.iter().map(|r| r.units).sum();
+    let chart = super::charts::bar_chart("Units in stock by model", &by_model);
+    Ok(render(StatusCode::OK, &OnHandPage { total, chart, rows }))
+}
+
+pub async fn on_hand_csv(
+    _user: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.pool.get().await?;
+    let rows = crate::db::stock::on_hand(&mut conn).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let write = |w: &mut csv::Writer<Vec<u8>>, rec: [&str; 5]| {
+        w.write_record(rec)
+            .map_err(|e| AppError::Internal(e.into()))
+    };
+    write(&mut w, ["gtin", "product", "location", "lot", "units"])?;
+    for r in &rows {
+        write(
+            &mut w,
+            [
+                &r.gtin,
+                &r.product,
+                r.location.as_deref().unwrap_or(""),
+                r.lot.as_deref().unwrap_or(""),
+                &r.units.to_string(),
+            ],
+        )?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"stock-on-hand.csv\"",
+        ))
+        .body(body))
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod catalogue;
+pub mod charts;
 pub mod error;
 pub mod public;
 pub mod ratelimit;

@@ -511,6 +511,9 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/models/new",
         "/admin/models/1",
         "/admin/stock",
+        "/admin/reports/stock",
+        "/admin/reports/stock.csv",
+        "/admin/models/1/generate",
         "/staff/units",
         "/staff/units/1",
     ];

@@ -401,3 +401,43 @@ async fn serials_are_generated_after_the_highest_existing_one_with_a_preview_fir
         .await;
     assert!(page.contains("has no serial format"));
 }
+
+#[tokio::test]
+async fn stock_on_hand_report_with_chart_and_csv() {
+    let app = spawn_app().await;
+    let c = admin(&app).await;
+    let (status, page, _) = app.get_with(&c, "/admin/reports/stock").await;
+    assert_eq!(status, 200);
+    let in_stock = app.scalar("SELECT count(*) FROM units WHERE status = 'in_stock'");
+    assert_eq!(in_stock, 1400);
+    assert!(page.contains("1400 unit(s) in stock"), "{page}");
+    assert!(
+        page.contains("<svg")
+            && page.contains("<title id=\"chart-title\">Units in stock by model</title>")
+    );
+    assert!(
+        page.contains(r#"width="360""#),
+        "the largest bar is full width"
+    );
+    let r = c
+        .get(format!("{}/admin/reports/stock.csv", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("gtin,product,location,lot,units\n"));
+    assert!(
+        csv.contains(
+            "09506000134352,Arden Tools PowerCell 18V 5.0 Ah battery pack,WH-EU,ABC124,1000\n"
+        ),
+        "{csv}"
+    );
+    let total: i64 = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, in_stock);
+}
