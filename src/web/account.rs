@@ -9,7 +9,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
 use super::session::{CsrfForm, Session, SignedIn};
-use super::{AppError, AppState, render, see_other};
+use super::{AppError, AppState, capitalise, render, see_other};
 use crate::db::accounts::{
     Account, AccountToken, AuditEntry, AuditEvent, SessionRow, TokenPurpose,
 };
@@ -551,13 +551,6 @@ async fn signup(
     })
     .await?;
     Ok(see_other("/signup/sent"))
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 async fn signup_sent() -> HttpResponse {

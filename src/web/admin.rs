@@ -146,7 +146,9 @@ async fn users(
     users_page(&user, &state, &q, StatusCode::OK, invite_field(), None).await
 }
 
-fn admin_of<T>(f: &CsrfForm<T>) -> Result<SignedIn, AppError> {
+/// The administrator behind a posted form (the scope guard ran, but the session is re-checked
+/// from the form's own load).
+pub(super) fn admin_of<T>(f: &CsrfForm<T>) -> Result<SignedIn, AppError> {
     match &f.session.account {
         Some(a) if a.role() == Role::Admin => Ok(SignedIn {
             session: f.session.clone(),

@@ -11,8 +11,9 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
 use super::account::Field;
+use super::admin::admin_of;
 use super::session::{CsrfForm, SignedIn};
-use super::{AppError, AppState, render, see_other};
+use super::{AppError, AppState, capitalise, render, see_other};
 use crate::db::accounts::{AuditEntry, AuditEvent};
 use crate::db::catalogue::{
     CatalogueConflict, LOCATION_KINDS, Location, Lot, ModelFields, ProductModel,
@@ -147,18 +148,6 @@ async fn catalogue(
         "warehouse".into(),
     )
     .await
-}
-
-fn admin_of<T>(f: &CsrfForm<T>) -> Result<SignedIn, AppError> {
-    match &f.session.account {
-        Some(a) if a.role() == crate::domain::account::Role::Admin => Ok(SignedIn {
-            session: f.session.clone(),
-            account: a.clone(),
-        }),
-        _ => Err(AppError::Forbidden(
-            "Only administrators can do this.".into(),
-        )),
-    }
 }
 
 async fn audit(
@@ -384,13 +373,6 @@ fn validate(form: &ModelForm, creating: bool) -> Result<(Option<Gtin>, ModelFiel
     } else {
         Err(errors)
     }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 struct LotRow {

@@ -96,6 +96,14 @@ pub fn encode_query(v: &str) -> String {
     percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// A message with its first letter in upper case (domain errors read as sentence fragments).
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// A 303 redirect (the answer to every successful POST).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
