@@ -112,3 +112,38 @@ pub async fn on_hand(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<On
     .load(conn)
     .await
 }
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Turnover {
+    #[diesel(sql_type = Text)]
+    pub gtin: String,
+    #[diesel(sql_type = Text)]
+    pub product: String,
+    #[diesel(sql_type = BigInt)]
+    pub shipped: i64,
+    #[diesel(sql_type = BigInt)]
+    pub sold: i64,
+}
+
+/// Units shipped and sold per model between two dates (inclusive), from the unit history.
+pub async fn turnover(
+    conn: &mut AsyncPgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> diesel::QueryResult<Vec<Turnover>> {
+    diesel::sql_query(
+        "SELECT m.gtin, m.brand || ' ' || m.name AS product,
+                count(*) FILTER (WHERE e.kind = 'shipped') AS shipped,
+                count(*) FILTER (WHERE e.kind = 'sold') AS sold
+         FROM unit_events e
+         JOIN units u ON u.id = e.unit_id
+         JOIN product_models m ON m.id = u.model_id
+         WHERE e.kind IN ('shipped', 'sold') AND e.occurred_at >= $1::date AND e.occurred_at < $2::date + 1
+         GROUP BY m.gtin, m.brand, m.name
+         ORDER BY m.brand, m.name",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .load(conn)
+    .await
+}

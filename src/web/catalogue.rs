@@ -33,6 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/stock", web::get().to(stock))
         .route("/reports/stock", web::get().to(on_hand))
         .route("/reports/stock.csv", web::get().to(on_hand_csv))
+        .route("/reports/turnover", web::get().to(turnover))
+        .route("/reports/turnover.csv", web::get().to(turnover_csv))
         .route("/models/{id}/generate", web::get().to(generate_page))
         .route("/models/{id}/generate", web::post().to(generate));
 }
@@ -1157,6 +1159,129 @@ pub async fn on_hand_csv(
         .insert_header((
             "Content-Disposition",
             "attachment; filename=\"stock-on-hand.csv\"",
+        ))
+        .body(body))
+}
+
+// ---- reports: turnover --------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/turnover.html")]
+struct TurnoverPage {
+    from: NaiveDate,
+    to: NaiveDate,
+    error: Option<String>,
+    /// SVG built by `charts::bar_chart`, which escapes every label.
+    chart: String,
+    rows: Vec<crate::db::stock::Turnover>,
+}
+
+#[derive(Deserialize)]
+pub struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The chosen period (default: the last 365 days), or why it is not valid.
+fn period(q: &PeriodQuery) -> (NaiveDate, NaiveDate, Option<String>) {
+    let today = chrono::Utc::now().date_naive();
+    let default_from = today - chrono::Days::new(365);
+    let parse = |v: &Option<String>| {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d"))
+    };
+    match (parse(&q.from), parse(&q.to)) {
+        (Some(Err(_)), _) | (_, Some(Err(_))) => (
+            default_from,
+            today,
+            Some("Enter dates as YYYY-MM-DD.".into()),
+        ),
+        (f, t) => {
+            let from = f.and_then(Result::ok).unwrap_or(default_from);
+            let to = t.and_then(Result::ok).unwrap_or(today);
+            if from > to {
+                (
+                    to,
+                    from,
+                    Some("The start was after the end; the dates were swapped.".into()),
+                )
+            } else {
+                (from, to, None)
+            }
+        }
+    }
+}
+
+pub async fn turnover(
+    _user: SignedIn,
+    state: web::Data<AppState>,
+    q: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (from, to, error) = period(&q);
+    let mut conn = state.pool.get().await?;
+    let rows = crate::db::stock::turnover(&mut conn, from, to).await?;
+    let bars: Vec<super::charts::Bar> = rows
+        .iter()
+        .map(|r| super::charts::Bar {
+            label: r.product.clone(),
+            value: r.shipped,
+        })
+        .collect();
+    let chart = super::charts::bar_chart("Units shipped by model", &bars);
+    let status = if error.as_deref().is_some_and(|e| e.starts_with("Enter")) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(render(
+        status,
+        &TurnoverPage {
+            from,
+            to,
+            error,
+            chart,
+            rows,
+        },
+    ))
+}
+
+pub async fn turnover_csv(
+    _user: SignedIn,
+    state: web::Data<AppState>,
+    q: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (from, to, _) = period(&q);
+    let mut conn = state.pool.get().await?;
+    let rows = crate::db::stock::turnover(&mut conn, from, to).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let write = |w: &mut csv::Writer<Vec<u8>>, rec: [&str; 6]| {
+        w.write_record(rec)
+            .map_err(|e| AppError::Internal(e.into()))
+    };
+    write(&mut w, ["gtin", "product", "from", "to", "shipped", "sold"])?;
+    let (f, t) = (from.to_string(), to.to_string());
+    for r in &rows {
+        write(
+            &mut w,
+            [
+                &r.gtin,
+                &r.product,
+                &f,
+                &t,
+                &r.shipped.to_string(),
+                &r.sold.to_string(),
+            ],
+        )?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"turnover.csv\"",
         ))
         .body(body))
 }

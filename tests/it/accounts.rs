@@ -513,6 +513,8 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/stock",
         "/admin/reports/stock",
         "/admin/reports/stock.csv",
+        "/admin/reports/turnover",
+        "/admin/reports/turnover.csv",
         "/admin/models/1/generate",
         "/staff/units",
         "/staff/units/1",

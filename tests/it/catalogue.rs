@@ -441,3 +441,62 @@ async fn stock_on_hand_report_with_chart_and_csv() {
         .sum();
     assert_eq!(total, in_stock);
 }
+
+#[tokio::test]
+async fn turnover_per_model_over_a_chosen_period() {
+    let app = spawn_app().await;
+    let c = admin(&app).await;
+    let (status, page, _) = app
+        .get_with(&c, "/admin/reports/turnover?from=2025-01-01&to=2025-01-31")
+        .await;
+    assert_eq!(status, 200);
+    // Lot ABC123 (made 2025-01-15) shipped five days later: 1000 batteries.
+    assert!(
+        page.contains("PowerCell") && page.contains("<td>1000</td>"),
+        "{page}"
+    );
+    assert!(page.contains("<svg"));
+    let csv = c
+        .get(format!(
+            "{}/admin/reports/turnover.csv?from=2025-01-01&to=2025-01-31",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv,
+        "gtin,product,from,to,shipped,sold\n09506000134352,Arden Tools PowerCell 18V 5.0 Ah battery pack,2025-01-01,2025-01-31,1000,0\n"
+    );
+    // The default period (the last 365 days) agrees with the history.
+    let (_, page, _) = app.get_with(&c, "/admin/reports/turnover").await;
+    let expected = app.scalar("SELECT count(*) FROM unit_events WHERE kind = 'shipped' AND occurred_at >= current_date - 365");
+    let csv = c
+        .get(format!("{}/admin/reports/turnover.csv", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let total: i64 = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, expected);
+    assert!(page.contains("City E5"));
+    let (status, page, _) = app
+        .get_with(&c, "/admin/reports/turnover?from=2025-13-01")
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Enter dates as YYYY-MM-DD"));
+    let (status, page, _) = app
+        .get_with(&c, "/admin/reports/turnover?from=2025-02-01&to=2025-01-01")
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("the dates were swapped") && page.contains("<td>1000</td>"));
+}
