@@ -189,7 +189,6 @@ async fn import_units(
         .with_context(|| format!("reading {}", file.display()))?
         .len()
         .max(1);
-    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut client = crate::db::import::connect(url).await?;
     let started = std::time::Instant::now();
     let actor = format!(
@@ -200,7 +199,11 @@ async fn import_units(
     );
     let outcome = crate::db::import::import_units(
         &mut client,
-        std::io::BufReader::with_capacity(1 << 20, input),
+        || {
+            let f =
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+            Ok(std::io::BufReader::with_capacity(1 << 20, f))
+        },
         &actor,
         |rows, bytes| {
             let pct = bytes * 100 / size;

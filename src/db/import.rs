@@ -1,10 +1,11 @@
-//! Bulk import of units: rows are checked in Rust against the catalogue, streamed into a
-//! staging table with binary COPY, checked set-based for duplicates (within the file and
-//! against the database), then merged with one INSERT … SELECT (the unit row records who
-//! created it). All in one transaction: a file either loads whole or not at all.
+//! Bulk import of units: rows are checked in Rust against the catalogue and their keys streamed
+//! into a staging table with binary COPY; duplicates (within the file and against the
+//! database) are found set-based; then the file is read again and its rows go straight into
+//! `units` with binary COPY. All in one transaction: a file loads whole or not at all.
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::pin::Pin;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
@@ -117,40 +118,28 @@ pub async fn connect(url: &str) -> Result<Client> {
     Ok(client)
 }
 
+/// Keys of every valid row, for the duplicate checks (pass 1).
 const STAGING: &str = "CREATE TEMP TABLE import_units_staging (
-    line bigint NOT NULL, model_id bigint NOT NULL, serial text NOT NULL, serial_key text NOT NULL,
-    lot_id bigint, manufactured_on date, location_id bigint, status text NOT NULL
+    line bigint NOT NULL, model_id bigint NOT NULL, serial text NOT NULL, serial_key text NOT NULL
 ) ON COMMIT DROP";
 
-/// Imports units from CSV. `progress(rows_read, bytes_read)` is called every 50,000 rows.
-/// Nothing is written unless every row is valid.
-pub async fn import_units<R: Read>(
-    client: &mut Client,
-    input: R,
-    actor: &str,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<ImportOutcome> {
-    let started = std::time::Instant::now();
-    let catalogue = load_catalogue(client).await?;
-    let mut outcome = ImportOutcome::default();
-    let tx = client.transaction().await?;
-    tx.batch_execute(STAGING).await?;
-    let sink = tx
-        .copy_in("COPY import_units_staging FROM STDIN BINARY")
-        .await?;
-    let types = [
-        Type::INT8,
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT8,
-        Type::DATE,
-        Type::INT8,
-        Type::TEXT,
-    ];
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    pin_mut!(writer);
+/// Where a pass over the file sends its valid rows.
+enum Sink<'a> {
+    /// Pass 1: (line, model, serial, key) into the staging table.
+    Keys(Pin<&'a mut BinaryCopyInWriter>),
+    /// Pass 2: whole rows straight into `units`.
+    Units(Pin<&'a mut BinaryCopyInWriter>, &'a str),
+}
 
+/// Reads the file once: every row checked against the catalogue, problems recorded in
+/// `outcome`, valid rows sent to `sink`.
+async fn pass<R: Read>(
+    input: R,
+    catalogue: &Catalogue,
+    outcome: &mut ImportOutcome,
+    progress: &mut dyn FnMut(u64, u64),
+    mut sink: Sink<'_>,
+) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -201,7 +190,7 @@ pub async fn import_units<R: Read>(
             continue; // blank lines are allowed
         }
         outcome.rows += 1;
-        if outcome.rows % 50_000 == 0 {
+        if outcome.rows.is_multiple_of(50_000) {
             progress(outcome.rows, reader.position().byte());
         }
         let row = match cols.parse(line, &fields, width) {
@@ -270,27 +259,35 @@ pub async fn import_units<R: Read>(
         } else {
             row.serial.to_ascii_uppercase()
         };
-        let status = row.status.clone().unwrap_or_else(|| {
-            if location.is_some() {
-                "in_stock".into()
-            } else {
-                "manufactured".into()
+        match &mut sink {
+            Sink::Keys(w) => {
+                w.as_mut()
+                    .write(&[&(line as i64), &model.id, &row.serial, &key])
+                    .await?
             }
-        });
-        let made = row.manufactured_on.or(lot.map(|l| l.1));
-        writer
-            .as_mut()
-            .write(&[
-                &(line as i64),
-                &model.id,
-                &row.serial,
-                &key,
-                &lot.map(|l| l.0),
-                &made,
-                &location,
-                &status,
-            ])
-            .await?;
+            Sink::Units(w, actor) => {
+                let status = row.status.clone().unwrap_or_else(|| {
+                    if location.is_some() {
+                        "in_stock".into()
+                    } else {
+                        "manufactured".into()
+                    }
+                });
+                let made = row.manufactured_on.or(lot.map(|l| l.1));
+                w.as_mut()
+                    .write(&[
+                        &model.id,
+                        &row.serial,
+                        &key,
+                        &lot.map(|l| l.0),
+                        &status,
+                        &made,
+                        &location,
+                        actor,
+                    ])
+                    .await?
+            }
+        }
     }
     if columns.is_none() && outcome.error_count == 0 {
         outcome.reject(RowError {
@@ -299,11 +296,45 @@ pub async fn import_units<R: Read>(
             reason: "the file is empty: it needs a header line and at least one row".into(),
         });
     }
-    writer.finish().await?;
+    Ok(())
+}
+
+/// Imports units from CSV. `open` opens the input; it is read twice: once to check every row
+/// and stage its key for the duplicate checks, once to COPY the rows straight into `units`
+/// (cheaper than staging whole rows and merging them). `progress(rows_read, bytes_read)` is
+/// called every 50,000 rows of the first pass. Nothing is written unless every row is valid.
+pub async fn import_units<R: Read>(
+    client: &mut Client,
+    mut open: impl FnMut() -> Result<R>,
+    actor: &str,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ImportOutcome> {
+    let started = std::time::Instant::now();
+    let catalogue = load_catalogue(client).await?;
+    let mut outcome = ImportOutcome::default();
+    let tx = client.transaction().await?;
+    tx.batch_execute(STAGING).await?;
+    {
+        let sink = tx
+            .copy_in("COPY import_units_staging FROM STDIN BINARY")
+            .await?;
+        let writer =
+            BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::TEXT, Type::TEXT]);
+        pin_mut!(writer);
+        pass(
+            open()?,
+            &catalogue,
+            &mut outcome,
+            &mut progress,
+            Sink::Keys(writer.as_mut()),
+        )
+        .await?;
+        writer.finish().await?;
+    }
     tracing::info!(
         rows = outcome.rows,
         ms = started.elapsed().as_millis() as u64,
-        "import: rows checked and staged"
+        "import: rows checked and keys staged"
     );
     if outcome.rows == 0 && outcome.ok() {
         outcome.reject(RowError {
@@ -358,16 +389,36 @@ pub async fn import_units<R: Read>(
         return Ok(outcome);
     }
 
-    // The merge: one INSERT … SELECT (staging rows are in file order already: a fresh heap
-    // keeps insertion order, so no sort). The unit's creation (who, when, where) is on its row.
-    let inserted = tx
-        .execute(
-            "INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, created_by)
-             SELECT model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, $1
-             FROM import_units_staging",
-            &[&actor],
-        )
+    // Pass 2: the checked rows go straight into units with binary COPY. The unit row records
+    // who created it. A file that changed between the passes is refused.
+    let mut again = ImportOutcome::default();
+    let sink = tx
+        .copy_in("COPY units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, created_by) FROM STDIN BINARY")
         .await?;
+    let types = [
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::DATE,
+        Type::INT8,
+        Type::TEXT,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    pin_mut!(writer);
+    pass(
+        open()?,
+        &catalogue,
+        &mut again,
+        &mut |_, _| {},
+        Sink::Units(writer.as_mut(), actor),
+    )
+    .await?;
+    if !again.ok() || again.rows != outcome.rows {
+        anyhow::bail!("the file changed while it was being imported; nothing was imported");
+    }
+    let inserted = writer.finish().await?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, "import: merged");
     tx.commit().await?;
     tracing::info!(
