@@ -44,7 +44,7 @@ fn notice_text(code: Option<&str>) -> Option<String> {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct ListQuery {
     notice: Option<String>,
     role: Option<String>,
@@ -172,13 +172,7 @@ async fn invite(
     f: CsrfForm<InviteForm>,
 ) -> Result<HttpResponse, AppError> {
     let admin = admin_of(&f)?;
-    let empty = ListQuery {
-        notice: None,
-        role: None,
-        status: None,
-        event: None,
-        email: None,
-    };
+    let empty = ListQuery::default();
     let role =
         Role::parse(&f.form.role).ok_or_else(|| AppError::BadRequest("Unknown role.".into()))?;
     let email = match Email::parse(&f.form.email) {
@@ -276,26 +270,14 @@ async fn change_role(
         && Account::count_admins(&mut conn).await? <= 1
     {
         drop(conn);
-        let empty = ListQuery {
-            notice: None,
-            role: None,
-            status: None,
-            event: None,
-            email: None,
-        };
+        let empty = ListQuery::default();
         return users_page(&admin, &state, &empty, StatusCode::CONFLICT, invite_field(), Some("The portal needs at least one administrator: make someone else an administrator first.".into())).await;
     }
     if role > target.role()
         && (target.email_verified_at.is_none() || target.password_hash.is_none())
     {
         drop(conn);
-        let empty = ListQuery {
-            notice: None,
-            role: None,
-            status: None,
-            event: None,
-            email: None,
-        };
+        let empty = ListQuery::default();
         return users_page(
             &admin,
             &state,

@@ -1133,34 +1133,20 @@ pub async fn on_hand_csv(
 ) -> Result<HttpResponse, AppError> {
     let mut conn = state.pool.get().await?;
     let rows = crate::db::stock::on_hand(&mut conn).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let write = |w: &mut csv::Writer<Vec<u8>>, rec: [&str; 5]| {
-        w.write_record(rec)
-            .map_err(|e| AppError::Internal(e.into()))
-    };
-    write(&mut w, ["gtin", "product", "location", "lot", "units"])?;
-    for r in &rows {
-        write(
-            &mut w,
-            [
-                &r.gtin,
-                &r.product,
-                r.location.as_deref().unwrap_or(""),
-                r.lot.as_deref().unwrap_or(""),
-                &r.units.to_string(),
-            ],
-        )?;
-    }
-    let body = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            "attachment; filename=\"stock-on-hand.csv\"",
-        ))
-        .body(body))
+    let records = rows.iter().map(|r| {
+        vec![
+            r.gtin.clone(),
+            r.product.clone(),
+            r.location.clone().unwrap_or_default(),
+            r.lot.clone().unwrap_or_default(),
+            r.units.to_string(),
+        ]
+    });
+    super::csv_download(
+        "stock-on-hand.csv",
+        &["gtin", "product", "location", "lot", "units"],
+        records,
+    )
 }
 
 // ---- reports: turnover --------------------------------------------------------------------
@@ -1254,34 +1240,19 @@ pub async fn turnover_csv(
     let (from, to, _) = period(&q);
     let mut conn = state.pool.get().await?;
     let rows = crate::db::stock::turnover(&mut conn, from, to).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let write = |w: &mut csv::Writer<Vec<u8>>, rec: [&str; 6]| {
-        w.write_record(rec)
-            .map_err(|e| AppError::Internal(e.into()))
-    };
-    write(&mut w, ["gtin", "product", "from", "to", "shipped", "sold"])?;
-    let (f, t) = (from.to_string(), to.to_string());
-    for r in &rows {
-        write(
-            &mut w,
-            [
-                &r.gtin,
-                &r.product,
-                &f,
-                &t,
-                &r.shipped.to_string(),
-                &r.sold.to_string(),
-            ],
-        )?;
-    }
-    let body = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            "attachment; filename=\"turnover.csv\"",
-        ))
-        .body(body))
+    let records = rows.iter().map(|r| {
+        vec![
+            r.gtin.clone(),
+            r.product.clone(),
+            from.to_string(),
+            to.to_string(),
+            r.shipped.to_string(),
+            r.sold.to_string(),
+        ]
+    });
+    super::csv_download(
+        "turnover.csv",
+        &["gtin", "product", "from", "to", "shipped", "sold"],
+        records,
+    )
 }

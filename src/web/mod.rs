@@ -104,6 +104,31 @@ pub fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A CSV file download (reports): a header line, then one record per row.
+pub fn csv_download(
+    filename: &str,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<HttpResponse, AppError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    for r in rows {
+        w.write_record(&r)
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body))
+}
+
 /// A 303 redirect (the answer to every successful POST).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
