@@ -53,6 +53,15 @@ pub enum ImportCommand {
         #[arg(long)]
         report: Option<std::path::PathBuf>,
     },
+    /// Sales: one line per unit, columns gtin, serial, order_ref, channel, sold_on
+    /// (YYYY-MM-DD), customer_email (optional). Lines of one order make one sale.
+    Sales {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Where to write the report of rejected rows (default: FILE.errors.csv).
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -158,12 +167,10 @@ pub fn run() -> Result<()> {
             let stopped = db.stop();
             result.and(stopped)
         }
-        Command::Import {
-            command: ImportCommand::Units { file, report },
-        } => {
+        Command::Import { command } => {
             let db = Database::open(&cli.config)?;
             db::run_migrations(&db.url)?;
-            let result = runtime()?.block_on(import_units(&db.url, &file, report));
+            let result = runtime()?.block_on(import(&db.url, command));
             let stopped = db.stop();
             result.and(stopped)
         }
@@ -179,12 +186,12 @@ pub fn run() -> Result<()> {
     }
 }
 
-async fn import_units(
-    url: &str,
-    file: &std::path::Path,
-    report: Option<std::path::PathBuf>,
-) -> Result<()> {
+async fn import(url: &str, command: ImportCommand) -> Result<()> {
     use std::io::Write;
+    let (file, report, what) = match &command {
+        ImportCommand::Units { file, report } => (file, report.clone(), "units"),
+        ImportCommand::Sales { file, report } => (file, report.clone(), "sales links"),
+    };
     let size = std::fs::metadata(file)
         .with_context(|| format!("reading {}", file.display()))?
         .len()
@@ -197,29 +204,32 @@ async fn import_units(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    let outcome = crate::db::import::import_units(
-        &mut client,
-        || {
-            let f =
-                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-            Ok(std::io::BufReader::with_capacity(1 << 20, f))
-        },
-        &actor,
-        |rows, bytes| {
-            let pct = bytes * 100 / size;
-            let bar: String = (0..30)
-                .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
-                .collect();
-            eprint!("\r[{bar}] {pct:>3}%  {rows} rows checked");
-            let _ = std::io::stderr().flush();
-        },
-    )
-    .await?;
+    let open = || -> Result<_> {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        Ok(std::io::BufReader::with_capacity(1 << 20, f))
+    };
+    let progress = |rows: u64, bytes: u64| {
+        let pct = bytes * 100 / size;
+        let bar: String = (0..30)
+            .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
+            .collect();
+        eprint!("\r[{bar}] {pct:>3}%  {rows} rows checked");
+        let _ = std::io::stderr().flush();
+    };
+    let outcome = match command {
+        ImportCommand::Units { .. } => {
+            crate::db::import::import_units(&mut client, open, &actor, progress).await?
+        }
+        ImportCommand::Sales { .. } => {
+            let today = chrono::Local::now().date_naive();
+            crate::db::sales::import_sales(&mut client, open()?, &actor, today, progress).await?
+        }
+    };
     eprintln!();
     let secs = started.elapsed().as_secs_f64();
     if outcome.ok() {
         println!(
-            "Imported {} units from {} in {secs:.1} s.",
+            "Imported {} {what} from {} in {secs:.1} s.",
             outcome.inserted,
             file.display()
         );
@@ -401,6 +411,10 @@ async fn serve_async(config: &Config, db: &Database) -> Result<()> {
         }
     }
     let pool = db::build_pool(&db.url, config.db_pool_size)?;
+    // Bulk work (imports, sales links) opens its own connections for COPY.
+    let mut config = config.clone();
+    config.database_url = Some(db.url.clone());
+    let config = &config;
     let app = Application::build(config, pool).await?;
     let host = config
         .bind

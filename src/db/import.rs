@@ -36,7 +36,7 @@ impl ImportOutcome {
         self.error_count == 0
     }
 
-    fn reject(&mut self, e: RowError) {
+    pub(crate) fn reject(&mut self, e: RowError) {
         self.error_count += 1;
         if self.errors.len() < MAX_REPORTED {
             self.errors.push(e);
@@ -54,19 +54,19 @@ impl ImportOutcome {
     }
 }
 
-struct Model {
-    id: i64,
-    case_sensitive: bool,
-    format: Option<SerialFormat>,
+pub(crate) struct Model {
+    pub(crate) id: i64,
+    pub(crate) case_sensitive: bool,
+    pub(crate) format: Option<SerialFormat>,
 }
 
-struct Catalogue {
-    models: HashMap<String, Model>,
+pub(crate) struct Catalogue {
+    pub(crate) models: HashMap<String, Model>,
     lots: HashMap<(i64, String), (i64, NaiveDate)>,
     locations: HashMap<String, i64>,
 }
 
-async fn load_catalogue(client: &Client) -> Result<Catalogue> {
+pub(crate) async fn load_catalogue(client: &Client) -> Result<Catalogue> {
     let mut models = HashMap::new();
     for r in client
         .query(
@@ -118,6 +118,76 @@ pub async fn connect(url: &str) -> Result<Client> {
     Ok(client)
 }
 
+/// How often (in rows) an import reports its progress.
+pub const PROGRESS_EVERY: u64 = 50_000;
+
+/// A CSV file read line by line for an import: unreadable lines are recorded as rejected rows
+/// (and end the file when the CSV syntax itself is broken); blank lines are skipped.
+pub(crate) struct CsvInput<R> {
+    reader: csv::Reader<R>,
+    record: csv::ByteRecord,
+    line: u64,
+}
+
+pub(crate) enum Next<'a> {
+    End,
+    Skip,
+    /// A line: its number, how far into the file it ends, and its fields (the first one
+    /// returned is the header).
+    Row(u64, u64, Vec<&'a str>),
+}
+
+impl<R: Read> CsvInput<R> {
+    pub(crate) fn new(input: R) -> Self {
+        CsvInput {
+            reader: csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(input),
+            record: csv::ByteRecord::new(),
+            line: 0,
+        }
+    }
+
+    pub(crate) fn next(&mut self, outcome: &mut ImportOutcome) -> Next<'_> {
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(false) => return Next::End,
+            Ok(true) => {}
+            Err(e) => {
+                let at = e.position().map(|p| p.line()).unwrap_or(self.line + 1);
+                outcome.reject(RowError {
+                    line: at,
+                    column: String::new(),
+                    reason: format!(
+                        "the file cannot be read as CSV here: {}",
+                        shorten(&e.to_string())
+                    ),
+                });
+                return Next::End;
+            }
+        }
+        self.line = self
+            .record
+            .position()
+            .map(|p| p.line())
+            .unwrap_or(self.line + 1);
+        let fields: Result<Vec<&str>, _> = self.record.iter().map(std::str::from_utf8).collect();
+        match fields {
+            Err(_) => {
+                outcome.reject(RowError {
+                    line: self.line,
+                    column: String::new(),
+                    reason: "this line is not valid UTF-8 text; save the file as UTF-8 CSV".into(),
+                });
+                Next::Skip
+            }
+            // Blank lines are allowed anywhere after the header.
+            Ok(f) if self.line > 1 && f.iter().all(|v| v.trim().is_empty()) => Next::Skip,
+            Ok(f) => Next::Row(self.line, self.reader.position().byte(), f),
+        }
+    }
+}
+
 /// Keys of every valid row, for the duplicate checks (pass 1).
 const STAGING: &str = "CREATE TEMP TABLE import_units_staging (
     line bigint NOT NULL, model_id bigint NOT NULL, serial text NOT NULL, serial_key text NOT NULL
@@ -140,39 +210,13 @@ async fn pass<R: Read>(
     progress: &mut dyn FnMut(u64, u64),
     mut sink: Sink<'_>,
 ) -> Result<()> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(input);
-    let mut record = csv::ByteRecord::new();
+    let mut input = CsvInput::new(input);
     let mut columns: Option<(UnitColumns, usize)> = None;
-    let mut line: u64 = 0;
     loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let at = e.position().map(|p| p.line()).unwrap_or(line + 1);
-                outcome.reject(RowError {
-                    line: at,
-                    column: String::new(),
-                    reason: format!(
-                        "the file cannot be read as CSV here: {}",
-                        shorten(&e.to_string())
-                    ),
-                });
-                break;
-            }
-        }
-        line = record.position().map(|p| p.line()).unwrap_or(line + 1);
-        let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
-        let Ok(fields) = fields else {
-            outcome.reject(RowError {
-                line,
-                column: String::new(),
-                reason: "this line is not valid UTF-8 text; save the file as UTF-8 CSV".into(),
-            });
-            continue;
+        let (line, bytes, fields) = match input.next(outcome) {
+            Next::End => break,
+            Next::Skip => continue,
+            Next::Row(line, bytes, fields) => (line, bytes, fields),
         };
         let Some((cols, width)) = columns else {
             match UnitColumns::from_header(&fields) {
@@ -186,12 +230,9 @@ async fn pass<R: Read>(
             }
             continue;
         };
-        if fields.iter().all(|f| f.trim().is_empty()) {
-            continue; // blank lines are allowed
-        }
         outcome.rows += 1;
-        if outcome.rows.is_multiple_of(50_000) {
-            progress(outcome.rows, reader.position().byte());
+        if outcome.rows.is_multiple_of(PROGRESS_EVERY) {
+            progress(outcome.rows, bytes);
         }
         let row = match cols.parse(line, &fields, width) {
             Ok(r) => r,

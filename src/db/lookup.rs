@@ -18,6 +18,7 @@ pub struct UnitRow {
     pub serial_key: String,
     pub status: String,
     pub manufactured_on: Option<NaiveDate>,
+    pub sold_on: Option<NaiveDate>,
 }
 
 /// One unit that matches a looked-up serial, with its model and lot. Carries nothing about an
@@ -75,8 +76,8 @@ impl UnitMatch {
 
     pub fn dates(&self) -> UnitDates {
         UnitDates {
-            // Sales and registrations arrive with later issues; until then only manufacture.
-            sold_on: None,
+            // Registrations arrive with a later issue.
+            sold_on: self.unit.sold_on,
             purchased_on: None,
             manufactured_on: self
                 .unit
@@ -98,6 +99,7 @@ pub struct UnitHistory {
     pub serial: String,
     pub status: String,
     pub manufactured_on: Option<NaiveDate>,
+    pub sold_on: Option<NaiveDate>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub created_by: String,
     pub model: ProductModel,
@@ -120,6 +122,7 @@ type UnitHistoryRow = (
     i64,
     String,
     String,
+    Option<NaiveDate>,
     Option<NaiveDate>,
     chrono::DateTime<chrono::Utc>,
     String,
@@ -149,6 +152,7 @@ impl UnitHistory {
                 units::serial,
                 units::status,
                 units::manufactured_on,
+                units::sold_on,
                 units::created_at,
                 units::created_by,
                 ProductModel::as_select(),
@@ -163,6 +167,7 @@ impl UnitHistory {
             serial,
             status,
             manufactured_on,
+            sold_on,
             created_at,
             created_by,
             model,
@@ -204,6 +209,7 @@ impl UnitHistory {
             serial,
             status,
             manufactured_on,
+            sold_on,
             created_at,
             created_by,
             model,
@@ -211,5 +217,34 @@ impl UnitHistory {
             location,
             events,
         }))
+    }
+
+    /// The warranty in one line for staff: status, dates and which date it counts from.
+    pub fn warranty_text(&self, today: NaiveDate) -> String {
+        use crate::domain::warranty::StartBasis;
+        let dates = UnitDates {
+            sold_on: self.sold_on,
+            purchased_on: None,
+            manufactured_on: self
+                .manufactured_on
+                .or(self.lot.as_ref().map(|l| l.production_date)),
+        };
+        let terms = self.model.terms();
+        let Some((start, basis)) = terms.start(&dates) else {
+            return "unknown: no sale, purchase or manufacture date is recorded".into();
+        };
+        let from = match basis {
+            StartBasis::Sale => "the sale date",
+            StartBasis::Purchase => "the purchase date",
+            StartBasis::ManufacturePlusGrace => "manufacture plus the grace period",
+            StartBasis::Manufacture => "the manufacture date",
+        };
+        let status = match terms.status(&dates, today) {
+            WarrantyStatus::Active { ends_on, .. } => format!("active until {ends_on}"),
+            WarrantyStatus::Expired { ended_on, .. } => format!("expired on {ended_on}"),
+            WarrantyStatus::NotStarted { starts_on, .. } => format!("starts on {starts_on}"),
+            WarrantyStatus::Unknown => "unknown".into(),
+        };
+        format!("{status} ({} months from {from}, {start})", terms.months)
     }
 }

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod import;
 pub mod lookup;
 pub mod outbox;
+pub mod sales;
 pub mod schema;
 pub mod seed;
 pub mod stock;

@@ -65,6 +65,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    model_pictures (model_id) {
+        model_id -> Int8,
+        content_type -> Text,
+        bytes -> Bytea,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Int8,
         kind -> Text,
@@ -141,6 +150,122 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         created_by -> Text,
+        sold_on -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    import_jobs (id) {
+        id -> Int8,
+        kind -> Text,
+        filename -> Text,
+        status -> Text,
+        total_bytes -> Int8,
+        bytes_read -> Int8,
+        rows_read -> Int8,
+        inserted -> Int8,
+        error_count -> Int8,
+        report -> Nullable<Text>,
+        message -> Nullable<Text>,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        heartbeat_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sale_units (id) {
+        id -> Int8,
+        sale_id -> Int8,
+        unit_id -> Int8,
+        linked_at -> Timestamptz,
+        linked_by -> Text,
+        unlinked_at -> Nullable<Timestamptz>,
+        unlinked_by -> Nullable<Text>,
+        unlink_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sales (id) {
+        id -> Int8,
+        order_ref -> Text,
+        channel -> Text,
+        sold_on -> Date,
+        customer_email -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    scan_batch_items (id) {
+        id -> Int8,
+        batch_id -> Int8,
+        raw -> Text,
+        unit_id -> Nullable<Int8>,
+        problem -> Nullable<Text>,
+        scanned_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    scan_batches (id) {
+        id -> Int8,
+        kind -> Text,
+        location_id -> Int8,
+        reference -> Nullable<Text>,
+        status -> Text,
+        account_id -> Int8,
+        created_at -> Timestamptz,
+        committed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    stock_count_lines (count_id, category, serial) {
+        count_id -> Int8,
+        category -> Text,
+        unit_id -> Nullable<Int8>,
+        serial -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    stock_count_scans (count_id, serial_key) {
+        count_id -> Int8,
+        model_id -> Nullable<Int8>,
+        serial_key -> Text,
+        serial -> Text,
+    }
+}
+
+diesel::table! {
+    stock_counts (id) {
+        id -> Int8,
+        location_id -> Int8,
+        status -> Text,
+        opened_by -> Int8,
+        opened_at -> Timestamptz,
+        reconciled_at -> Nullable<Timestamptz>,
+        applied_at -> Nullable<Timestamptz>,
+        applied_by -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    unit_components (id) {
+        id -> Int8,
+        parent_unit_id -> Int8,
+        component_unit_id -> Nullable<Int8>,
+        component_lot_id -> Nullable<Int8>,
+        installed_at -> Timestamptz,
+        installed_by -> Text,
+        removed_at -> Nullable<Timestamptz>,
+        removed_by -> Nullable<Text>,
+        remove_reason -> Nullable<Text>,
     }
 }
 
@@ -152,16 +277,33 @@ diesel::joinable!(unit_events -> units (unit_id));
 diesel::joinable!(units -> locations (location_id));
 diesel::joinable!(units -> lots (lot_id));
 diesel::joinable!(units -> product_models (model_id));
+diesel::joinable!(model_pictures -> product_models (model_id));
+diesel::joinable!(sale_units -> sales (sale_id));
+diesel::joinable!(sale_units -> units (unit_id));
+diesel::joinable!(scan_batch_items -> scan_batches (batch_id));
+diesel::joinable!(scan_batches -> locations (location_id));
+diesel::joinable!(stock_counts -> locations (location_id));
+diesel::joinable!(unit_components -> lots (component_lot_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     accounts,
     audit_log,
+    import_jobs,
     locations,
     lots,
+    model_pictures,
     outbox,
     product_models,
+    sale_units,
+    sales,
+    scan_batch_items,
+    scan_batches,
     sessions,
+    stock_count_lines,
+    stock_count_scans,
+    stock_counts,
+    unit_components,
     unit_events,
     units,
 );

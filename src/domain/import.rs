@@ -54,49 +54,19 @@ pub struct UnitColumns {
 impl UnitColumns {
     /// Reads the header; a missing required column or an unknown one is an error on line 1.
     pub fn from_header(header: &[&str]) -> Result<Self, Vec<RowError>> {
-        let names: Vec<String> = header
-            .iter()
-            .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-            .collect();
-        let find = |n: &str| names.iter().position(|h| h == n);
-        let mut errors = Vec::new();
-        for (i, n) in names.iter().enumerate() {
-            if ![
-                "gtin",
-                "serial",
-                "lot",
-                "manufactured_on",
-                "location",
-                "status",
-            ]
-            .contains(&n.as_str())
-            {
-                errors.push(RowError { line: 1, column: n.clone(), reason: format!("unknown column {} “{n}”; expected gtin, serial, lot, manufactured_on, location, status", i + 1) });
-            }
-        }
-        let mut required = |n: &str| {
-            find(n).unwrap_or_else(|| {
-                errors.push(RowError {
-                    line: 1,
-                    column: n.into(),
-                    reason: format!("the header has no “{n}” column"),
-                });
-                0
-            })
-        };
-        let cols = UnitColumns {
-            gtin: required("gtin"),
-            serial: required("serial"),
-            lot: find("lot"),
-            manufactured_on: find("manufactured_on"),
-            location: find("location"),
-            status: find("status"),
-        };
-        if errors.is_empty() {
-            Ok(cols)
-        } else {
-            Err(errors)
-        }
+        let c = read_header(
+            header,
+            &["gtin", "serial"],
+            &["lot", "manufactured_on", "location", "status"],
+        )?;
+        Ok(UnitColumns {
+            gtin: c[0].unwrap_or(0),
+            serial: c[1].unwrap_or(0),
+            lot: c[2],
+            manufactured_on: c[3],
+            location: c[4],
+            status: c[5],
+        })
     }
 
     /// Checks one data row.
@@ -144,13 +114,10 @@ impl UnitColumns {
         }
         let manufactured_on = match get(self.manufactured_on) {
             None => None,
-            Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Some(d) => match parse_date(d) {
                 Ok(d) => Some(d),
-                Err(_) => {
-                    err(
-                        "manufactured_on",
-                        format!("“{}” is not a date in the form YYYY-MM-DD", shorten(d)),
-                    );
+                Err(e) => {
+                    err("manufactured_on", e);
                     None
                 }
             },
@@ -194,6 +161,60 @@ impl UnitColumns {
             Err(errors)
         }
     }
+}
+
+/// Finds each named column in a header line (names trimmed, case-insensitive, a leading
+/// byte-order mark ignored): one position per name, `required` first, then `optional`. A
+/// missing required column or an unknown one is an error on line 1.
+pub fn read_header(
+    header: &[&str],
+    required: &[&str],
+    optional: &[&str],
+) -> Result<Vec<Option<usize>>, Vec<RowError>> {
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    let all: Vec<&str> = required.iter().chain(optional).copied().collect();
+    let mut errors = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        if !all.contains(&n.as_str()) {
+            errors.push(RowError {
+                line: 1,
+                column: shorten(n),
+                reason: format!(
+                    "unknown column {} “{}”; expected {}",
+                    i + 1,
+                    shorten(n),
+                    all.join(", ")
+                ),
+            });
+        }
+    }
+    let found: Vec<Option<usize>> = all
+        .iter()
+        .map(|want| names.iter().position(|h| h == want))
+        .collect();
+    for (want, at) in required.iter().zip(&found) {
+        if at.is_none() {
+            errors.push(RowError {
+                line: 1,
+                column: (*want).into(),
+                reason: format!("the header has no “{want}” column"),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A calendar date in the form YYYY-MM-DD.
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("“{}” is not a date in the form YYYY-MM-DD", shorten(s)))
 }
 
 /// At most 40 characters of a value, for messages (a 1 MB field must not become a 1 MB report).

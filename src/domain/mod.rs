@@ -6,6 +6,7 @@ pub mod gs1;
 pub mod gtin;
 pub mod import;
 pub mod lookup;
+pub mod sales;
 pub mod serial;
 pub mod serial_format;
 pub mod warranty;

@@ -25,7 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/outbox", web::get().to(outbox))
         .route("/outbox/{id}/retry", web::post().to(retry_mail))
         .route("/audit", web::get().to(audit))
-        .configure(super::catalogue::routes);
+        .configure(super::catalogue::routes)
+        .configure(super::sales::routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -433,6 +434,15 @@ const AUDIT_EVENTS: &[&str] = &[
     "lot_created",
     "location_created",
     "units_generated",
+    "sale_linked",
+    "sale_unlinked",
+    "import_started",
+    "import_finished",
+    "scan_batch_committed",
+    "component_installed",
+    "component_removed",
+    "stock_count_applied",
+    "model_picture_changed",
 ];
 
 async fn audit(

@@ -152,7 +152,7 @@ async fn catalogue(
     .await
 }
 
-async fn audit(
+pub(super) async fn audit(
     req: &HttpRequest,
     state: &AppState,
     actor: i64,

@@ -8,6 +8,7 @@ pub mod error;
 pub mod public;
 pub mod ratelimit;
 pub mod request_id;
+pub mod sales;
 pub mod session;
 pub mod staff;
 mod views;
@@ -74,6 +75,18 @@ impl AppState {
             .read()
             .map(|c| Arc::clone(&c))
             .unwrap_or_default()
+    }
+
+    /// A connection of its own for bulk work (binary COPY, long transactions), outside the pool.
+    pub async fn bulk_client(&self) -> Result<tokio_postgres::Client, AppError> {
+        let url = self.config.database_url.as_deref().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "the database URL is not known to the web app"
+            ))
+        })?;
+        crate::db::import::connect(url)
+            .await
+            .map_err(|e| AppError::Unavailable(format!("{e:#}")))
     }
 
     pub async fn reload_catalogue(&self) -> Result<(), AppError> {

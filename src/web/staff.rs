@@ -94,12 +94,25 @@ async fn find_units(
 struct UnitPage {
     h: crate::db::lookup::UnitHistory,
     created: String,
+    sales: Vec<crate::db::sales::UnitSale>,
+    warranty: String,
+    is_admin: bool,
+    csrf_token: String,
+    notice: Option<String>,
+    unlink_error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct UnitQuery {
+    notice: Option<String>,
+    unlink_error: Option<String>,
 }
 
 async fn unit_page(
-    _user: SignedIn,
+    user: SignedIn,
     state: web::Data<super::AppState>,
     path: web::Path<i64>,
+    q: web::Query<UnitQuery>,
 ) -> Result<HttpResponse, super::AppError> {
     let mut conn = state.pool.get().await?;
     let h = crate::db::lookup::UnitHistory::load(&mut conn, path.into_inner())
@@ -108,7 +121,25 @@ async fn unit_page(
             super::AppError::not_found("No such unit", "There is no unit with this number.")
         })?;
     let created = h.created_at.format("%Y-%m-%d %H:%M UTC").to_string();
-    Ok(render(StatusCode::OK, &UnitPage { h, created }))
+    let sales = super::sales::of_unit(&state, h.unit_id).await?;
+    let warranty = h.warranty_text(chrono::Utc::now().date_naive());
+    let notice = match q.notice.as_deref() {
+        Some("unlinked") => Some("Unlinked from its sale.".to_owned()),
+        _ => None,
+    };
+    Ok(render(
+        StatusCode::OK,
+        &UnitPage {
+            h,
+            created,
+            sales,
+            warranty,
+            is_admin: user.account.role() == crate::domain::account::Role::Admin,
+            csrf_token: user.session.csrf_token.clone(),
+            notice,
+            unlink_error: q.unlink_error.clone(),
+        },
+    ))
 }
 
 #[derive(Template)]

@@ -2,16 +2,25 @@
 
 use crate::helpers::{TestApp, spawn_app};
 
-fn write(dir: &std::path::Path, name: &str, content: &[u8]) -> std::path::PathBuf {
+pub fn write(dir: &std::path::Path, name: &str, content: &[u8]) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
     p
 }
 
-/// Runs the import; returns (success, stderr, report contents if any).
+/// Runs the unit import; returns (success, stderr, report contents if any).
 fn import(app: &TestApp, file: &std::path::Path) -> (bool, String, Option<String>) {
+    run_import(app, "units", file)
+}
+
+/// Runs `import KIND FILE`; returns (success, output, report contents if any).
+pub fn run_import(
+    app: &TestApp,
+    kind: &str,
+    file: &std::path::Path,
+) -> (bool, String, Option<String>) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_recall-portal"))
-        .args(["import", "units"])
+        .args(["import", kind])
         .arg(file)
         .env("DATABASE_URL", &app.db_url)
         .env("RUST_LOG", "warn")
@@ -31,7 +40,7 @@ fn import(app: &TestApp, file: &std::path::Path) -> (bool, String, Option<String
     )
 }
 
-fn temp_dir() -> std::path::PathBuf {
+pub fn temp_dir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     let d = std::env::temp_dir().join(format!(

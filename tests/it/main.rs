@@ -9,5 +9,6 @@ mod helpers;
 mod import;
 mod lookup;
 mod platform;
+mod sales;
 mod smtp;
 mod staff;
