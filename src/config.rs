@@ -43,6 +43,10 @@ pub struct Config {
     #[arg(long, env = "PORTAL_MAX_BODY_BYTES", default_value_t = 65_536)]
     pub max_body_bytes: usize,
 
+    /// Largest file an admin may upload for an import, in bytes (1,000,000 units ≈ 50 MB).
+    #[arg(long, env = "PORTAL_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
     /// Seconds graceful shutdown waits for in-flight requests.
     #[arg(long, env = "PORTAL_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

@@ -297,6 +297,32 @@ struct CsrfField {
     csrf_token: String,
 }
 
+fn csrf_refused(why: &str) -> AppError {
+    AppError::Forbidden(format!(
+        "{why} Nothing was changed. Go back, reload the page and try again; if it keeps happening, make sure cookies are allowed for this site."
+    ))
+}
+
+/// The checks of a posted form, for forms read by hand (file uploads): it comes from our own
+/// origin and carries the CSRF token of the session it is sent with. Returns that session.
+pub async fn check_csrf(req: &HttpRequest, sent_token: &str) -> Result<Session, AppError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no app state")))?;
+    if !same_origin(req, &state.sessions.origin) {
+        return Err(csrf_refused("This form was sent from another website."));
+    }
+    let Some(session) = Session::load(req).await? else {
+        return Err(csrf_refused("Your session has expired."));
+    };
+    if !constant_time_eq(sent_token, &session.csrf_token) {
+        return Err(csrf_refused(
+            "This form has expired or did not come from this site.",
+        ));
+    }
+    Ok(session)
+}
+
 /// A form posted from one of our pages: same origin, and carrying the session's CSRF token.
 /// Anything else is refused with a 403 before the handler runs, so it changes nothing.
 pub struct CsrfForm<T> {
@@ -343,16 +369,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let forbidden = |why: &str| {
-                AppError::Forbidden(format!(
-                    "{why} Nothing was changed. Go back, reload the page and try again; if it keeps happening, make sure cookies are allowed for this site."
-                ))
-            };
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no app state")))?;
             if !same_origin(&req, &state.sessions.origin) {
-                return Err(forbidden("This form was sent from another website."));
+                return Err(csrf_refused("This form was sent from another website."));
             }
             let body = body.await.map_err(|e| {
                 if e.as_response_error().status_code()
@@ -363,17 +384,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                     AppError::BadRequest("The form could not be read.".into())
                 }
             })?;
-            let Some(session) = Session::load(&req).await? else {
-                return Err(forbidden("Your session has expired."));
-            };
             let sent: CsrfField = serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField {
                 csrf_token: String::new(),
             });
-            if !constant_time_eq(&sent.csrf_token, &session.csrf_token) {
-                return Err(forbidden(
-                    "This form has expired or did not come from this site.",
-                ));
-            }
+            let session = check_csrf(&req, &sent.csrf_token).await?;
             let form = serde_urlencoded::from_bytes(&body).map_err(|_| {
                 AppError::BadRequest("The form was incomplete or malformed.".into())
             })?;
