@@ -25,7 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/outbox", web::get().to(outbox))
         .route("/outbox/{id}/retry", web::post().to(retry_mail))
         .route("/audit", web::get().to(audit))
-        .configure(super::catalogue::routes);
+        .configure(super::catalogue::routes)
+        .configure(super::labels::routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {

@@ -516,6 +516,7 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/reports/turnover",
         "/admin/reports/turnover.csv",
         "/admin/models/1/generate",
+        "/admin/labels",
         "/staff/units",
         "/staff/units/1",
     ];
