@@ -5,6 +5,7 @@ pub mod digital_link;
 pub mod gs1;
 pub mod gtin;
 pub mod import;
+pub mod labels;
 pub mod lookup;
 pub mod sales;
 pub mod serial;

@@ -26,7 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/outbox/{id}/retry", web::post().to(retry_mail))
         .route("/audit", web::get().to(audit))
         .configure(super::catalogue::routes)
-        .configure(super::sales::routes);
+        .configure(super::sales::routes)
+        .configure(super::labels::routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {

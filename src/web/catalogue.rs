@@ -378,6 +378,7 @@ fn validate(form: &ModelForm, creating: bool) -> Result<(Option<Gtin>, ModelFiel
 }
 
 struct LotRow {
+    id: i64,
     code: String,
     produced: String,
     expiry: String,
@@ -516,6 +517,7 @@ async fn model_page(
         lots: lots
             .into_iter()
             .map(|l| LotRow {
+                id: l.id,
                 code: l.code,
                 produced: l.production_date.to_string(),
                 expiry: l.expiry_date.map(|d| d.to_string()).unwrap_or_default(),

@@ -24,7 +24,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/01/{tail:.*}", web::get().to(digital_link))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/static/style.css", web::get().to(stylesheet));
+        .route("/static/style.css", web::get().to(stylesheet))
+        .route(
+            "/static/labels.css",
+            web::get().to(super::labels::stylesheet),
+        );
 }
 
 fn today() -> chrono::NaiveDate {

@@ -7,6 +7,7 @@ mod catalogue;
 mod embedded;
 mod helpers;
 mod import;
+mod labels;
 mod lookup;
 mod platform;
 mod sales;
