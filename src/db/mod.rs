@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod catalogue;
 pub mod embedded;
 pub mod import;
+pub mod jobs;
 pub mod labels;
 pub mod lookup;
 pub mod outbox;

@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/audit", web::get().to(audit))
         .configure(super::catalogue::routes)
         .configure(super::sales::routes)
+        .configure(super::imports::routes)
         .configure(super::labels::routes);
 }
 

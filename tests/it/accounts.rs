@@ -517,6 +517,7 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/reports/turnover.csv",
         "/admin/models/1/generate",
         "/admin/sales",
+        "/admin/imports",
         "/admin/labels",
         "/staff/units",
         "/staff/units/1",

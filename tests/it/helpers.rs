@@ -152,6 +152,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db_url: String,
+    /// This app's own data directory (uploads, mail files).
+    pub data_dir: std::path::PathBuf,
 }
 
 pub fn test_config() -> Config {
@@ -164,7 +166,12 @@ pub fn test_config() -> Config {
     config.trusted_proxies = Default::default();
     // Mail tests turn the worker on with their own SMTP server; nothing is written elsewhere.
     config.run_worker = false;
-    config.data_dir = std::env::temp_dir().join(format!("recall-portal-it-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    config.data_dir = std::env::temp_dir().join(format!(
+        "recall-portal-it-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
     config.outbox_retry_base_ms = 200;
     config.auth_rate_per_minute = 1000;
     config
@@ -197,6 +204,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         address,
         client,
         db_url,
+        data_dir: config.data_dir.clone(),
     }
 }
 
