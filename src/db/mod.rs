@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod sales;
 pub mod schema;
 pub mod seed;
+pub mod stations;
 pub mod stock;
 
 use std::time::Duration;

@@ -13,6 +13,7 @@ pub mod request_id;
 pub mod sales;
 pub mod session;
 pub mod staff;
+pub mod stations;
 mod views;
 
 use std::net::TcpListener;
@@ -167,7 +168,7 @@ pub fn render<T: Template>(status: StatusCode, page: &T) -> HttpResponse {
 }
 
 /// Content Security Policy: nothing inline, nothing from elsewhere.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
 form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 fn security_headers() -> DefaultHeaders {

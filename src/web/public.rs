@@ -24,11 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/01/{tail:.*}", web::get().to(digital_link))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/static/style.css", web::get().to(stylesheet))
-        .route(
-            "/static/labels.css",
-            web::get().to(super::labels::stylesheet),
-        );
+        .route("/static/{name}", web::get().to(static_file));
 }
 
 fn today() -> chrono::NaiveDate {
@@ -279,9 +275,34 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
+/// The static files, built into the binary.
+const STATIC_FILES: [(&str, &str, &str); 3] = [
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/style.css"),
+    ),
+    (
+        "labels.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/labels.css"),
+    ),
+    (
+        "station.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/station.js"),
+    ),
+];
+
+async fn static_file(name: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let (_, content_type, body) = STATIC_FILES
+        .iter()
+        .find(|(n, _, _)| *n == name.as_str())
+        .ok_or_else(|| {
+            AppError::not_found("Page not found", "There is no file at this address.")
+        })?;
+    Ok(HttpResponse::Ok()
+        .content_type(*content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../static/style.css"))
+        .body(*body))
 }

@@ -11,7 +11,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("", web::get().to(home))
         .route("/", web::get().to(home))
         .route("/units", web::get().to(find_units))
-        .route("/units/{id}", web::get().to(unit_page));
+        .route("/units/{id}", web::get().to(unit_page))
+        .configure(super::stations::routes);
 }
 
 #[derive(Template)]

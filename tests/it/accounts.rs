@@ -521,6 +521,7 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/labels",
         "/staff/units",
         "/staff/units/1",
+        "/staff/stations",
     ];
     let anonymous = app.browser();
     for path in get_routes {

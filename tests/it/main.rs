@@ -13,3 +13,4 @@ mod platform;
 mod sales;
 mod smtp;
 mod staff;
+mod stations;

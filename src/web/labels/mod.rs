@@ -5,7 +5,6 @@
 pub mod codes;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -27,13 +26,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The print stylesheet, served beside the main one (`/static/labels.css`).
-pub async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../../static/labels.css"))
-}
-
 #[derive(Deserialize)]
 pub struct LabelsQuery {
     lot: Option<String>,
