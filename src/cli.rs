@@ -53,6 +53,15 @@ pub enum ImportCommand {
         #[arg(long)]
         report: Option<std::path::PathBuf>,
     },
+    /// Components installed in units: columns parent_gtin, parent_serial, component_gtin and
+    /// component_serial (a component unit) or component_lot (a component lot).
+    Components {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Where to write the report of rejected rows (default: FILE.errors.csv).
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
     /// Sales: one line per unit, columns gtin, serial, order_ref, channel, sold_on
     /// (YYYY-MM-DD), customer_email (optional). Lines of one order make one sale.
     Sales {
@@ -191,6 +200,7 @@ async fn import(url: &str, command: ImportCommand) -> Result<()> {
     let (file, report, what) = match &command {
         ImportCommand::Units { file, report } => (file, report.clone(), "units"),
         ImportCommand::Sales { file, report } => (file, report.clone(), "sales links"),
+        ImportCommand::Components { file, report } => (file, report.clone(), "components"),
     };
     let size = std::fs::metadata(file)
         .with_context(|| format!("reading {}", file.display()))?
@@ -223,6 +233,9 @@ async fn import(url: &str, command: ImportCommand) -> Result<()> {
         ImportCommand::Sales { .. } => {
             let today = chrono::Local::now().date_naive();
             crate::db::sales::import_sales(&mut client, open()?, &actor, today, progress).await?
+        }
+        ImportCommand::Components { .. } => {
+            crate::db::genealogy::import_components(&mut client, open()?, &actor, progress).await?
         }
     };
     eprintln!();

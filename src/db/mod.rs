@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod catalogue;
 pub mod embedded;
+pub mod genealogy;
 pub mod import;
 pub mod jobs;
 pub mod labels;

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod digital_link;
+pub mod genealogy;
 pub mod gs1;
 pub mod gtin;
 pub mod import;

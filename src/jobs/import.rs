@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 pub enum ImportKind {
     Units,
     Sales,
+    Components,
 }
 
 impl ImportKind {
@@ -20,6 +21,7 @@ impl ImportKind {
         match s {
             "units" => Some(ImportKind::Units),
             "sales" => Some(ImportKind::Sales),
+            "components" => Some(ImportKind::Components),
             _ => None,
         }
     }
@@ -28,6 +30,7 @@ impl ImportKind {
         match self {
             ImportKind::Units => "units",
             ImportKind::Sales => "sales",
+            ImportKind::Components => "components",
         }
     }
 }
@@ -167,6 +170,7 @@ fn what(kind: ImportKind) -> &'static str {
     match kind {
         ImportKind::Units => "units",
         ImportKind::Sales => "sales links",
+        ImportKind::Components => "components",
     }
 }
 
@@ -186,6 +190,10 @@ async fn import(
         ImportKind::Sales => {
             let today = chrono::Utc::now().date_naive();
             crate::db::sales::import_sales(&mut client, open()?, &spec.actor, today, progress).await
+        }
+        ImportKind::Components => {
+            crate::db::genealogy::import_components(&mut client, open()?, &spec.actor, progress)
+                .await
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(super::catalogue::routes)
         .configure(super::sales::routes)
         .configure(super::imports::routes)
+        .configure(super::genealogy::routes)
         .configure(super::labels::routes);
 }
 

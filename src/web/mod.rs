@@ -5,6 +5,7 @@ pub mod admin;
 pub mod catalogue;
 pub mod charts;
 pub mod error;
+pub mod genealogy;
 pub mod imports;
 pub mod labels;
 pub mod public;

@@ -101,12 +101,15 @@ struct UnitPage {
     csrf_token: String,
     notice: Option<String>,
     unlink_error: Option<String>,
+    genealogy: crate::db::genealogy::Genealogy,
+    component_error: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
 pub struct UnitQuery {
     notice: Option<String>,
     unlink_error: Option<String>,
+    component_error: Option<String>,
 }
 
 async fn unit_page(
@@ -126,7 +129,13 @@ async fn unit_page(
     let warranty = h.warranty_text(chrono::Utc::now().date_naive());
     let notice = match q.notice.as_deref() {
         Some("unlinked") => Some("Unlinked from its sale.".to_owned()),
+        Some("installed") => Some("Component installed.".to_owned()),
+        Some("removed") => Some("Component removed.".to_owned()),
         _ => None,
+    };
+    let genealogy = {
+        let mut conn = state.pool.get().await?;
+        crate::db::genealogy::Genealogy::of(&mut conn, h.unit_id).await?
     };
     Ok(render(
         StatusCode::OK,
@@ -139,6 +148,8 @@ async fn unit_page(
             csrf_token: user.session.csrf_token.clone(),
             notice,
             unlink_error: q.unlink_error.clone(),
+            genealogy,
+            component_error: q.component_error.clone(),
         },
     ))
 }

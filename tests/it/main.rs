@@ -5,6 +5,7 @@ mod accounts;
 mod browser;
 mod catalogue;
 mod embedded;
+mod genealogy;
 mod helpers;
 mod import;
 mod labels;
