@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod labels;
 pub mod lookup;
 pub mod outbox;
+pub mod pictures;
 pub mod sales;
 pub mod schema;
 pub mod seed;

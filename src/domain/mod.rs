@@ -8,6 +8,7 @@ pub mod gtin;
 pub mod import;
 pub mod labels;
 pub mod lookup;
+pub mod picture;
 pub mod sales;
 pub mod serial;
 pub mod serial_format;

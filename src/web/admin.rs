@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(super::sales::routes)
         .configure(super::imports::routes)
         .configure(super::genealogy::routes)
+        .configure(super::pictures::admin_routes)
         .configure(super::labels::routes);
 }
 

@@ -49,6 +49,8 @@ fn notice_text(code: Option<&str>) -> Option<String> {
             "lot-created" => "Lot added.",
             "location-created" => "Location added.",
             "units-generated" => "Units created.",
+            "picture-saved" => "Picture saved.",
+            "picture-removed" => "Picture removed.",
             _ => return None,
         }
         .to_owned(),
@@ -58,6 +60,7 @@ fn notice_text(code: Option<&str>) -> Option<String> {
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     notice: Option<String>,
+    picture_error: Option<String>,
 }
 
 // ---- catalogue overview -------------------------------------------------------------------
@@ -400,6 +403,9 @@ struct ModelEditPage {
     model_id: Option<i64>,
     lots: Vec<LotRow>,
     lot_fields: Vec<Field>,
+    /// The picture's address, when the model has one.
+    picture: Option<String>,
+    picture_error: Option<String>,
 }
 
 impl ModelEditPage {
@@ -490,13 +496,19 @@ async fn model_page(
     form_error: Option<String>,
     lot_form: (&str, &str, &str, &Errors),
     notice: Option<String>,
+    picture_error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let lots = match model {
+    let (lots, picture) = match model {
         Some(m) => {
             let mut conn = state.pool.get().await?;
-            Lot::for_model(&mut conn, m.id).await?
+            (
+                Lot::for_model(&mut conn, m.id).await?,
+                crate::db::pictures::version(&mut conn, m.id)
+                    .await?
+                    .map(|v| format!("/models/{}/picture?v={}", m.id, v.timestamp())),
+            )
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
     let page = ModelEditPage {
         title: model
@@ -524,6 +536,8 @@ async fn model_page(
             })
             .collect(),
         lot_fields: lot_fields(lot_form.0, lot_form.1, lot_form.2, lot_form.3),
+        picture,
+        picture_error,
     };
     Ok(render(status, &page))
 }
@@ -549,6 +563,7 @@ async fn new_model_page(
         &Errors::new(),
         None,
         NO_LOT,
+        None,
         None,
     )
     .await
@@ -584,6 +599,7 @@ async fn create_model(
                 &errors,
                 None,
                 NO_LOT,
+                None,
                 None,
             )
             .await;
@@ -622,6 +638,7 @@ async fn create_model(
                 None,
                 NO_LOT,
                 None,
+                None,
             )
             .await
         }
@@ -655,6 +672,7 @@ async fn edit_model_page(
         None,
         NO_LOT,
         notice_text(q.notice.as_deref()),
+        q.picture_error.clone(),
     )
     .await
 }
@@ -679,6 +697,7 @@ async fn update_model(
                 &errors,
                 None,
                 NO_LOT,
+                None,
                 None,
             )
             .await;
@@ -732,6 +751,7 @@ async fn update_model(
                 &errors,
                 None,
                 NO_LOT,
+                None,
                 None,
             )
             .await
@@ -827,6 +847,7 @@ async fn create_lot(
         &Errors::new(),
         None,
         lot,
+        None,
         None,
     )
     .await

@@ -88,12 +88,12 @@ async fn imports_page(
     .await
 }
 
-fn unreadable() -> AppError {
+pub(super) fn unreadable() -> AppError {
     AppError::BadRequest("The upload could not be read. Choose the file again and send it.".into())
 }
 
 /// A small text field of the form (the token, the kind).
-async fn small_text(field: &mut Field) -> Result<String, AppError> {
+pub(super) async fn small_text(field: &mut Field) -> Result<String, AppError> {
     let bytes = field
         .bytes(1024)
         .await

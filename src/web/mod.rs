@@ -8,6 +8,7 @@ pub mod error;
 pub mod genealogy;
 pub mod imports;
 pub mod labels;
+pub mod pictures;
 pub mod public;
 pub mod ratelimit;
 pub mod request_id;

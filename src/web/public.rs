@@ -24,7 +24,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/01/{tail:.*}", web::get().to(digital_link))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/static/{name}", web::get().to(static_file));
+        .route("/static/{name}", web::get().to(static_file))
+        .route(
+            "/models/{id}/picture",
+            web::get().to(super::pictures::serve),
+        );
 }
 
 fn today() -> chrono::NaiveDate {
@@ -227,8 +231,12 @@ async fn model_page(state: &AppState, gtin: &Gtin) -> Result<HttpResponse, AppEr
         AppError::not_found("Product not found", format!("We have no product with GTIN {gtin} in our catalogue. Check the number under the barcode."))
     })?;
     let terms = model.terms();
+    let picture = crate::db::pictures::version(&mut conn, model.id)
+        .await?
+        .map(|v| format!("/models/{}/picture?v={}", model.id, v.timestamp()));
     let page = ModelPage {
         model: ModelSummary::from(&model),
+        picture,
         description: model.description.clone(),
         warranty_terms: format!(
             "{} months, counted {}.",

@@ -175,6 +175,8 @@ pub struct UnknownPage {
 #[template(path = "public/model.html")]
 pub struct ModelPage {
     pub model: ModelSummary,
+    /// The picture's address, when the model has one.
+    pub picture: Option<String>,
     pub description: String,
     pub warranty_terms: String,
     pub form: LookupForm,

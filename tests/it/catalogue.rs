@@ -500,3 +500,138 @@ async fn turnover_per_model_over_a_chosen_period() {
     assert_eq!(status, 200);
     assert!(page.contains("the dates were swapped") && page.contains("<td>1000</td>"));
 }
+
+mod pictures {
+    use base64::Engine;
+
+    use crate::helpers::{TestApp, csrf_of, spawn_app};
+
+    const PW: &str = "correct horse battery staple";
+    const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+    async fn upload(
+        app: &TestApp,
+        c: &reqwest::Client,
+        model: i64,
+        token: &str,
+        name: &str,
+        mime: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Option<String>) {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf_token", token.to_owned())
+            .part(
+                "picture",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name(name.to_owned())
+                    .mime_str(mime)
+                    .unwrap(),
+            );
+        let r = c
+            .post(format!("{}/admin/models/{model}/picture", app.address))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_model_picture_is_checked_by_content_and_shown_on_the_model_pages() {
+        let app = spawn_app().await;
+        app.create_user("admin@example.com", PW, "admin");
+        let c = app.browser();
+        app.login(&c, "admin@example.com", PW).await;
+        let id = app.scalar("SELECT id FROM product_models WHERE gtin = '09506000134352'");
+        let page = format!("/admin/models/{id}");
+        let (_, body, _) = app.get_with(&c, &page).await;
+        assert!(body.contains("No picture yet"), "{body}");
+        let token = csrf_of(&body);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(PNG_1X1)
+            .unwrap();
+
+        // A spoofed upload: HTML named .png and sent as image/png.
+        let (status, location) = upload(
+            &app,
+            &c,
+            id,
+            &token,
+            "x.png",
+            "image/png",
+            b"<html><script>alert(1)</script></html>".to_vec(),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let (_, body, _) = app.get_with(&c, &location.unwrap()).await;
+        assert!(
+            body.contains("This file is not a PNG, JPEG or WebP picture"),
+            "{body}"
+        );
+        // Too large, though it starts like a JPEG.
+        let mut big = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        big.resize(2 * 1024 * 1024 + 10, 0);
+        let (status, location) = upload(&app, &c, id, &token, "big.jpg", "image/jpeg", big).await;
+        assert_eq!(status, 303);
+        let (_, body, _) = app.get_with(&c, &location.unwrap()).await;
+        assert!(body.contains("at most 2 MB is accepted"), "{body}");
+        // Without the token.
+        let (status, _) = upload(&app, &c, id, "nope", "a.png", "image/png", png.clone()).await;
+        assert_eq!(status, 403);
+        assert_eq!(app.scalar("SELECT count(*) FROM model_pictures"), 0);
+
+        // A real PNG, even sent as application/octet-stream, is a PNG.
+        let (status, location) = upload(
+            &app,
+            &c,
+            id,
+            &token,
+            "pack",
+            "application/octet-stream",
+            png.clone(),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let (_, body, _) = app.get_with(&c, &location.unwrap()).await;
+        assert!(body.contains("Picture saved."), "{body}");
+        assert!(
+            body.contains(&format!("src=\"/models/{id}/picture?v=")),
+            "{body}"
+        );
+        let (_, public) = app.page("/01/09506000134352").await;
+        assert!(
+            public.contains(&format!("src=\"/models/{id}/picture?v=")),
+            "{public}"
+        );
+        let r = app.get(&format!("/models/{id}/picture")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/png");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), png);
+        assert_eq!(
+            app.scalar("SELECT count(*) FROM audit_log WHERE event = 'model_picture_changed'"),
+            1
+        );
+
+        // Removed: gone everywhere.
+        let (status, _, _) = app
+            .post_with(
+                &c,
+                &format!("/admin/models/{id}/picture/remove"),
+                &[("csrf_token", &token)],
+            )
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(
+            app.get(&format!("/models/{id}/picture")).await.status(),
+            404
+        );
+        let (status, _) = upload(&app, &c, 999_999, &token, "a.png", "image/png", png).await;
+        assert_eq!(status, 404);
+    }
+}
