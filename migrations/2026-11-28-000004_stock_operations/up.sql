@@ -4,14 +4,19 @@
 -- A unit's current sale date, kept on the row beside sale_units (the record) because every
 -- lookup needs it for the warranty start and a join per lookup would cost more than the column.
 ALTER TABLE units ADD COLUMN sold_on DATE;
+-- The wider checks are added NOT VALID and then validated: validation scans the table under a
+-- lock that lets reads and writes go on (on 10,000,000 units a plain ADD CONSTRAINT would
+-- block both for the whole scan).
 ALTER TABLE units DROP CONSTRAINT units_status_check;
 ALTER TABLE units ADD CONSTRAINT units_status_check CHECK (status IN
-    ('manufactured', 'in_stock', 'shipped', 'sold', 'registered', 'returned', 'replaced', 'scrapped', 'missing'));
+    ('manufactured', 'in_stock', 'shipped', 'sold', 'registered', 'returned', 'replaced', 'scrapped', 'missing')) NOT VALID;
+ALTER TABLE units VALIDATE CONSTRAINT units_status_check;
 
 ALTER TABLE unit_events DROP CONSTRAINT unit_events_kind_check;
 ALTER TABLE unit_events ADD CONSTRAINT unit_events_kind_check CHECK (kind IN
     ('manufactured', 'received', 'moved', 'shipped', 'sold', 'unsold', 'registered', 'returned',
-     'replaced', 'scrapped', 'adjusted', 'installed', 'removed', 'claimed', 'recalled', 'remedied'));
+     'replaced', 'scrapped', 'adjusted', 'installed', 'removed', 'claimed', 'recalled', 'remedied')) NOT VALID;
+ALTER TABLE unit_events VALIDATE CONSTRAINT unit_events_kind_check;
 
 CREATE TABLE sales (
     id             BIGSERIAL PRIMARY KEY,
@@ -83,7 +88,7 @@ CREATE TABLE scan_batch_items (
     batch_id   BIGINT NOT NULL REFERENCES scan_batches (id),
     -- What the scanner sent (shortened), and the unit it named if it named one.
     raw        TEXT NOT NULL,
-    unit_id    BIGINT,
+    unit_id    BIGINT REFERENCES units (id),
     -- Why this scan cannot be committed (NULL: fine).
     problem    TEXT,
     scanned_at TIMESTAMPTZ NOT NULL DEFAULT now()
@@ -93,8 +98,10 @@ CREATE INDEX scan_batch_items_batch ON scan_batch_items (batch_id, id);
 -- Genealogy: a unit contains component units or component lots (lots of a component model).
 CREATE TABLE unit_components (
     id                BIGSERIAL PRIMARY KEY,
-    parent_unit_id    BIGINT NOT NULL,
-    component_unit_id BIGINT,
+    -- Foreign keys here (unlike units and unit_events, which bulk loads fill): links are few,
+    -- and a link to a unit that does not exist could never be seen or removed.
+    parent_unit_id    BIGINT NOT NULL REFERENCES units (id),
+    component_unit_id BIGINT REFERENCES units (id),
     component_lot_id  BIGINT REFERENCES lots (id),
     installed_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
     installed_by      TEXT NOT NULL,

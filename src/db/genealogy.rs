@@ -253,7 +253,19 @@ async fn check_and_install(
     outcome: &mut ImportOutcome,
     actor: &str,
 ) -> Result<()> {
-    let checks: [(&str, &str); 6] = [
+    // One installer at a time: the checks below then see every link committed before them
+    // (two forms sent at once cannot both pass "not installed yet" or close a cycle together).
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('unit_components'))",
+        &[],
+    )
+    .await?;
+    let checks: [(&str, &str); 7] = [
+        (
+            "parent_serial",
+            "SELECT line, 'there is no such unit to install into' FROM component_staging s
+             WHERE NOT EXISTS (SELECT 1 FROM units u WHERE u.id = s.parent_id) ORDER BY line LIMIT $1",
+        ),
         (
             "component_serial",
             "SELECT line, 'a unit cannot contain itself' FROM component_staging

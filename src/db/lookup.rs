@@ -91,6 +91,13 @@ impl UnitMatch {
     }
 }
 
+/// Whether a unit with this id exists.
+pub async fn unit_exists(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(units::table.filter(units::id.eq(id))))
+        .get_result(conn)
+        .await
+}
+
 /// Everything staff see about one unit: the unit with its model, lot and location, and its
 /// history (its creation, from the row, then every event in order).
 #[derive(Debug, Clone)]

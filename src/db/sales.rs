@@ -207,6 +207,10 @@ async fn check_and_link(
     outcome: &mut ImportOutcome,
     actor: &str,
 ) -> Result<()> {
+    // One linker at a time: the "already sold" check then sees every link committed before it
+    // (a form sent twice cannot link a unit twice).
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('sale_units'))", &[])
+        .await?;
     // Serials given without a GTIN: found under each model's case rule; unique or refused.
     tx.batch_execute(
         "CREATE TEMP TABLE sale_bare ON COMMIT DROP AS
@@ -336,7 +340,7 @@ async fn check_and_link(
         )
         .await?;
     tx.execute(
-        "UPDATE units u SET sold_on = l.sold_on, location_id = NULL, updated_at = now(),
+        "UPDATE units u SET sold_on = l.sold_on, updated_at = now(),
                 status = CASE WHEN u.status = 'registered' THEN u.status ELSE 'sold' END
          FROM sale_links l WHERE u.id = l.unit_id",
         &[],

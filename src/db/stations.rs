@@ -43,7 +43,8 @@ impl StationKind {
                 false,
             ),
             StationKind::Move => (&["in_stock"], false, true),
-            StationKind::Ship => (&["in_stock"], true, false),
+            // A unit sold (linked to a sale) before it is picked is still on the shelf.
+            StationKind::Ship => (&["in_stock", "sold"], true, false),
         }
     }
 
@@ -67,11 +68,17 @@ impl StationKind {
                     "in stock{}: use a move station to move it here",
                     at(location_code)
                 ),
+                (StationKind::Receive, "sold" | "registered") => {
+                    "sold: to take it back, unlink it from its sale on its unit page first".into()
+                }
                 (_, "sold" | "registered") => "already sold".into(),
                 (_, "shipped") => "already shipped".into(),
                 (_, "manufactured") => "not received into stock yet".into(),
                 (_, s) => format!("{}: it cannot be {}", s.replace('_', " "), self.verb()),
             });
+        }
+        if self == StationKind::Ship && status == "sold" && location_id.is_none() {
+            return Some("already sold and shipped".into());
         }
         if here && location_id != Some(batch_location) {
             return Some(format!(
@@ -288,6 +295,17 @@ impl ScanBatch {
             if open.is_none() {
                 return Ok(Err(0));
             }
+            // Lock the units (in id order, so two commits cannot deadlock): the check below and
+            // the writes after it then see the same rows, and a sale or another station that
+            // changes one meanwhile waits for this commit or is waited for.
+            diesel::sql_query(
+                "SELECT u.id FROM units u
+                 WHERE u.id IN (SELECT unit_id FROM scan_batch_items WHERE batch_id = $1 AND problem IS NULL)
+                 ORDER BY u.id FOR UPDATE",
+            )
+            .bind::<BigInt, _>(id)
+            .execute(conn)
+            .await?;
             #[derive(QueryableByName)]
             struct N {
                 #[diesel(sql_type = BigInt)]
@@ -336,7 +354,9 @@ impl ScanBatch {
             .await?;
             let set = match kind {
                 StationKind::Receive | StationKind::Move => "status = 'in_stock', location_id = $2",
-                StationKind::Ship => "status = 'shipped', location_id = NULL",
+                StationKind::Ship => {
+                    "status = CASE WHEN status = 'in_stock' THEN 'shipped' ELSE status END, location_id = NULL"
+                }
             };
             let n = diesel::sql_query(format!(
                 "UPDATE units SET {set}, updated_at = now()
@@ -381,8 +401,22 @@ mod tests {
                 .unwrap()
                 .contains("use a move station")
         );
+        assert!(
+            p(Receive, "sold", None, None)
+                .unwrap()
+                .contains("unlink it from its sale")
+        );
         assert_eq!(
-            p(Receive, "sold", None, None).as_deref(),
+            p(Ship, "sold", Some(1), Some("WH-EU")),
+            None,
+            "sold, still on the shelf"
+        );
+        assert_eq!(
+            p(Ship, "sold", None, None).as_deref(),
+            Some("already sold and shipped")
+        );
+        assert_eq!(
+            p(Move, "sold", Some(1), Some("WH-EU")).as_deref(),
             Some("already sold")
         );
         assert_eq!(p(Move, "in_stock", Some(2), Some("WH-US")), None);

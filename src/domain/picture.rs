@@ -27,8 +27,7 @@ pub fn check(bytes: &[u8]) -> Result<&'static str, String> {
     }
     if bytes.len() > MAX_PICTURE_BYTES {
         return Err(format!(
-            "the picture is {:.1} MB; at most {} MB is accepted",
-            bytes.len() as f64 / 1_048_576.0,
+            "the picture is larger than {} MB, the most accepted; make it smaller and try again",
             MAX_PICTURE_BYTES / 1_048_576
         ));
     }
@@ -66,7 +65,7 @@ mod tests {
         assert!(
             check(&vec![0xFF; MAX_PICTURE_BYTES + 1])
                 .unwrap_err()
-                .contains("at most 2 MB")
+                .contains("larger than 2 MB")
         );
     }
 }

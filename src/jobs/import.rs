@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -35,11 +35,64 @@ impl ImportKind {
     }
 }
 
+/// An uploaded file that is removed when this is dropped: whatever happens to the request or
+/// the job (an error, a panic), no upload stays on disk.
+pub struct Upload(PathBuf);
+
+impl Upload {
+    pub fn new(path: PathBuf) -> Self {
+        Upload(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.0.display(), error = %e, "upload not removed");
+        }
+    }
+}
+
+/// Removes uploads left by a process that stopped mid-import. Only files untouched for six
+/// hours go (an import takes seconds), so another process sharing the directory keeps its own.
+pub fn sweep_uploads(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let old = |e: &std::fs::DirEntry| {
+        e.metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(6 * 3600))
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with("upload-") && old(&e) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Imports running in this process; more are refused until one ends (each holds a thread,
+/// two database connections and its upload).
+pub const MAX_RUNNING: usize = 2;
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+pub fn running() -> usize {
+    RUNNING.load(Ordering::SeqCst)
+}
+
 pub struct ImportJobSpec {
     pub id: i64,
     pub kind: ImportKind,
     /// The uploaded file; removed when the job ends.
-    pub path: PathBuf,
+    pub upload: Upload,
     /// Who, as recorded on units and events (`admin:<email>`).
     pub actor: String,
     pub account_id: i64,
@@ -48,9 +101,18 @@ pub struct ImportJobSpec {
 
 /// Starts the job on its own thread and returns at once.
 pub fn spawn(spec: ImportJobSpec) -> Result<()> {
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    RUNNING.fetch_add(1, Ordering::SeqCst);
+    let running = Running;
     std::thread::Builder::new()
         .name(format!("import-{}", spec.id))
         .spawn(move || {
+            let _running = running;
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -105,9 +167,6 @@ async fn run(spec: ImportJobSpec) -> Result<()> {
     };
     let result = import(&spec, progress).await;
     ticker.abort();
-    if let Err(e) = std::fs::remove_file(&spec.path) {
-        tracing::warn!(job = spec.id, error = %e, "import job: upload not removed");
-    }
     let (state, rows_read, inserted, errors, report, message) = match &result {
         Ok(o) if o.ok() => (
             "done",
@@ -128,14 +187,20 @@ async fn run(spec: ImportJobSpec) -> Result<()> {
                 o.error_count, o.rows
             ),
         ),
-        Err(e) => (
-            "failed",
-            rows.load(Ordering::Relaxed),
-            0,
-            0,
-            None,
-            format!("Nothing was imported: {e:#}."),
-        ),
+        Err(e) => {
+            tracing::error!(job = spec.id, error = %format!("{e:#}"), "import job stopped");
+            (
+                "failed",
+                rows.load(Ordering::Relaxed),
+                0,
+                0,
+                None,
+                format!(
+                    "Nothing was imported: the import stopped on an error (logged with job {}). Try again; if it happens again, tell your administrator.",
+                    spec.id
+                ),
+            )
+        }
     };
     status
         .execute(
@@ -180,7 +245,7 @@ async fn import(
 ) -> Result<crate::db::import::ImportOutcome> {
     let mut client = crate::db::import::connect(&spec.database_url).await?;
     let open = || -> Result<_> {
-        let f = std::fs::File::open(&spec.path).context("opening the upload")?;
+        let f = std::fs::File::open(spec.upload.path()).context("opening the upload")?;
         Ok(std::io::BufReader::with_capacity(1 << 20, f))
     };
     match spec.kind {

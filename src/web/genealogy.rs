@@ -77,6 +77,15 @@ async fn install(
     form: CsrfForm<InstallForm>,
 ) -> Result<HttpResponse, AppError> {
     let parent_id = path.into_inner();
+    {
+        let mut conn = state.pool.get().await?;
+        if !crate::db::lookup::unit_exists(&mut conn, parent_id).await? {
+            return Err(AppError::not_found(
+                "No such unit",
+                "There is no unit with this number.",
+            ));
+        }
+    }
     let text = form.form.component.trim();
     if text.is_empty() {
         return Ok(back(

@@ -13,7 +13,7 @@ use super::session::{SignedIn, check_csrf};
 use super::{AppError, AppState, render, see_other};
 use crate::db::jobs::ImportJob;
 use crate::domain::import::RowError;
-use crate::jobs::import::{ImportJobSpec, ImportKind};
+use crate::jobs::import::{ImportJobSpec, ImportKind, MAX_RUNNING, Upload};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/imports", web::get().to(imports_page))
@@ -152,7 +152,7 @@ async fn upload(
 ) -> Result<HttpResponse, AppError> {
     let mut token = String::new();
     let mut kind_text = String::new();
-    let mut saved: Option<(std::path::PathBuf, String, u64)> = None;
+    let mut saved: Option<(Upload, String, u64)> = None;
     let mut chosen = false;
     let dir = state.config.data_dir.join("imports");
     while let Some(field) = form.next().await {
@@ -161,7 +161,17 @@ async fn upload(
             Some("csrf_token") => token = small_text(&mut field).await?,
             Some("kind") => kind_text = small_text(&mut field).await?,
             Some("file") if saved.is_none() => {
-                check_csrf(&req, &token).await?;
+                let session = check_csrf(&req, &token).await?;
+                if crate::jobs::import::running() >= MAX_RUNNING {
+                    return page(
+                        &state,
+                        session.csrf_token,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &kind_text,
+                        Some(format!("{MAX_RUNNING} imports are running already. Send the file again when one of them has finished (see the list below).")),
+                    )
+                    .await;
+                }
                 let raw_name = field
                     .content_disposition()
                     .and_then(|c| c.get_filename())
@@ -172,14 +182,10 @@ async fn upload(
                 tokio::fs::create_dir_all(&dir)
                     .await
                     .map_err(|e| AppError::Internal(e.into()))?;
-                let path = dir.join(format!("upload-{}.csv", crate::tokens::new_token()));
-                match save(&mut field, &path, state.config.max_upload_bytes).await {
-                    Ok(size) => saved = Some((path, name, size)),
-                    Err(e) => {
-                        let _ = tokio::fs::remove_file(&path).await;
-                        return Err(e);
-                    }
-                }
+                let upload =
+                    Upload::new(dir.join(format!("upload-{}.csv", crate::tokens::new_token())));
+                let size = save(&mut field, upload.path(), state.config.max_upload_bytes).await?;
+                saved = Some((upload, name, size));
             }
             _ => {
                 // Unknown fields are read and dropped.
@@ -191,24 +197,18 @@ async fn upload(
     }
     let session = check_csrf(&req, &token).await?;
     let Some(kind) = ImportKind::parse(&kind_text) else {
-        if let Some((path, _, _)) = &saved {
-            let _ = tokio::fs::remove_file(path).await;
-        }
         return page(
             &state,
             session.csrf_token,
             StatusCode::UNPROCESSABLE_ENTITY,
             "units",
-            Some("Choose what the file holds: units or sales.".into()),
+            Some("Choose what the file holds: units, sales or components.".into()),
         )
         .await;
     };
-    let (path, name, size) = match saved {
+    let (upload, name, size) = match saved {
         Some(s) if chosen => s,
-        other => {
-            if let Some((path, _, _)) = other {
-                let _ = tokio::fs::remove_file(&path).await;
-            }
+        _ => {
             return page(
                 &state,
                 session.csrf_token,
@@ -245,7 +245,7 @@ async fn upload(
     crate::jobs::import::spawn(ImportJobSpec {
         id,
         kind,
-        path,
+        upload,
         actor: format!("admin:{}", user.account.email),
         account_id: user.account.id,
         database_url,

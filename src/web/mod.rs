@@ -263,6 +263,7 @@ impl Application {
             config.base_url = Some(format!("http://{}", listener.local_addr()?));
         }
         let config = &config;
+        crate::jobs::import::sweep_uploads(&config.data_dir.join("imports"));
         let state = web::Data::new(AppState::new(pool, config));
         if let Err(e) = state.reload_catalogue().await {
             tracing::warn!(error = %e, "could not load the catalogue at start; lookups will retry");

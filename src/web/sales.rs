@@ -9,13 +9,13 @@ use serde::Deserialize;
 use super::account::Field;
 use super::session::{CsrfForm, SignedIn};
 use super::{AppError, AppState, render, see_other};
-use crate::db::sales::{SaleLine, SaleSummary, UnitSale};
+use crate::db::sales::{SaleLine, SaleSummary};
 use crate::domain::import::{RowError, shorten};
 use crate::domain::lookup::LookupQuery;
 use crate::domain::sales::{SaleHeader, unlink_reason};
 
 /// Lines one form may link; more go through the import.
-const MAX_FORM_LINES: usize = 1_000;
+const MAX_FORM_LINES: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sales", web::get().to(sales_page))
@@ -341,10 +341,4 @@ async fn unlink(
     Ok(see_other(&format!(
         "/staff/units/{unit_id}?notice=unlinked"
     )))
-}
-
-/// A unit's sales, for its page.
-pub async fn of_unit(state: &AppState, unit_id: i64) -> Result<Vec<UnitSale>, AppError> {
-    let mut conn = state.pool.get().await?;
-    Ok(UnitSale::of_unit(&mut conn, unit_id).await?)
 }

@@ -125,7 +125,7 @@ async fn unit_page(
             super::AppError::not_found("No such unit", "There is no unit with this number.")
         })?;
     let created = h.created_at.format("%Y-%m-%d %H:%M UTC").to_string();
-    let sales = super::sales::of_unit(&state, h.unit_id).await?;
+    let sales = crate::db::sales::UnitSale::of_unit(&mut conn, h.unit_id).await?;
     let warranty = h.warranty_text(chrono::Utc::now().date_naive());
     let notice = match q.notice.as_deref() {
         Some("unlinked") => Some("Unlinked from its sale.".to_owned()),
@@ -133,10 +133,7 @@ async fn unit_page(
         Some("removed") => Some("Component removed.".to_owned()),
         _ => None,
     };
-    let genealogy = {
-        let mut conn = state.pool.get().await?;
-        crate::db::genealogy::Genealogy::of(&mut conn, h.unit_id).await?
-    };
+    let genealogy = crate::db::genealogy::Genealogy::of(&mut conn, h.unit_id).await?;
     Ok(render(
         StatusCode::OK,
         &UnitPage {

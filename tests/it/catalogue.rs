@@ -579,7 +579,7 @@ mod pictures {
         let (status, location) = upload(&app, &c, id, &token, "big.jpg", "image/jpeg", big).await;
         assert_eq!(status, 303);
         let (_, body, _) = app.get_with(&c, &location.unwrap()).await;
-        assert!(body.contains("at most 2 MB is accepted"), "{body}");
+        assert!(body.contains("larger than 2 MB"), "{body}");
         // Without the token.
         let (status, _) = upload(&app, &c, id, "nope", "a.png", "image/png", png.clone()).await;
         assert_eq!(status, 403);

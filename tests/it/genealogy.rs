@@ -103,6 +103,16 @@ async fn components_are_installed_by_scan_shown_both_ways_and_removed_with_a_rea
         assert!(page.contains(expected), "{code}: {expected:?} in {page}");
     }
     assert_eq!(app.scalar("SELECT count(*) FROM unit_components"), before);
+    let (_, body, _) = app.get_with(&c, &format!("/staff/units/{bike}")).await;
+    let token = csrf_of(&body);
+    let (status, _, _) = app
+        .post_with(
+            &c,
+            "/admin/units/999999/components",
+            &[("csrf_token", &token), ("component", "SN1101")],
+        )
+        .await;
+    assert_eq!(status, 404, "no unit to install into");
 
     // Removal keeps the record, names the reason in both histories, frees the component.
     let link = app.scalar(&format!(

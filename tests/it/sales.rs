@@ -46,7 +46,7 @@ async fn a_sales_file_links_units_and_the_warranty_starts_on_the_sale_date() {
     );
     assert_eq!(
         app.scalar(&format!(
-            "SELECT count(*) FROM units WHERE serial IN ('SN1500','SN1501','SN1502') AND status = 'sold' AND sold_on = '{sold}' AND location_id IS NULL"
+            "SELECT count(*) FROM units WHERE serial IN ('SN1500','SN1501','SN1502') AND status = 'sold' AND sold_on = '{sold}' AND location_id IS NOT NULL"
         )),
         3
     );

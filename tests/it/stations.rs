@@ -215,6 +215,16 @@ async fn a_commit_refuses_units_that_changed_since_they_were_scanned() {
         .post_with(&c, &format!("{ship}/scan"), &[("code", "SN1700")])
         .await;
     assert_eq!(status, 403);
+    // A unit sold before it was picked is still on the shelf: it ships, and stays sold.
+    app.sql("UPDATE units SET status = 'sold', sold_on = current_date WHERE serial = 'SN1650'");
+    let ship2 = open(&app, &c, "ship", "WH-EU", "").await;
+    scan(&app, &c, &ship2, "SN1650").await;
+    let done = post(&app, &c, &ship2, "commit").await;
+    assert!(done.ends_with("committed=1"), "{done}");
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM units WHERE serial = 'SN1650' AND status = 'sold' AND location_id IS NULL"),
+        1
+    );
     // Bad choices are named.
     let (status, body, _) = app
         .submit(
