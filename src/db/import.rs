@@ -197,8 +197,40 @@ const STAGING: &str = "CREATE TEMP TABLE import_units_staging (
 enum Sink<'a> {
     /// Pass 1: (line, model, serial, key) into the staging table.
     Keys(Pin<&'a mut BinaryCopyInWriter>),
-    /// Pass 2: whole rows straight into `units`.
-    Units(Pin<&'a mut BinaryCopyInWriter>, &'a str),
+    /// Pass 2: whole rows straight into `units`. With fingerprints (the fast path), a repeated
+    /// (model, key) within the file is recorded as a problem and reading stops at the first
+    /// problem: the careful path then reports them all.
+    Units(
+        Pin<&'a mut BinaryCopyInWriter>,
+        &'a str,
+        Option<&'a mut Fingerprints>,
+    ),
+}
+
+/// 128-bit fingerprints of (model, serial key), to find a repeated unit within a file without
+/// keeping every serial in memory. A collision only sends the import down the careful path.
+pub(crate) struct Fingerprints {
+    seen: std::collections::HashSet<u128>,
+    a: std::collections::hash_map::RandomState,
+    b: std::collections::hash_map::RandomState,
+}
+
+impl Fingerprints {
+    fn new() -> Self {
+        Fingerprints {
+            seen: std::collections::HashSet::new(),
+            a: Default::default(),
+            b: Default::default(),
+        }
+    }
+
+    /// Whether (model, key) is new.
+    fn insert(&mut self, model: i64, key: &str) -> bool {
+        use std::hash::BuildHasher;
+        let fp = (u128::from(self.a.hash_one((model, key))) << 64)
+            | u128::from(self.b.hash_one((model, key)));
+        self.seen.insert(fp)
+    }
 }
 
 /// Reads the file once: every row checked against the catalogue, problems recorded in
@@ -212,7 +244,11 @@ async fn pass<R: Read>(
 ) -> Result<()> {
     let mut input = CsvInput::new(input);
     let mut columns: Option<(UnitColumns, usize)> = None;
+    let fast = matches!(sink, Sink::Units(_, _, Some(_)));
     loop {
+        if fast && !outcome.ok() {
+            break;
+        }
         let (line, bytes, fields) = match input.next(outcome) {
             Next::End => break,
             Next::Skip => continue,
@@ -306,7 +342,17 @@ async fn pass<R: Read>(
                     .write(&[&(line as i64), &model.id, &row.serial, &key])
                     .await?
             }
-            Sink::Units(w, actor) => {
+            Sink::Units(w, actor, fingerprints) => {
+                if let Some(f) = fingerprints
+                    && !f.insert(model.id, &key)
+                {
+                    outcome.reject(RowError {
+                        line,
+                        column: "serial".into(),
+                        reason: "repeated within the file".into(),
+                    });
+                    break;
+                }
                 let status = row.status.clone().unwrap_or_else(|| {
                     if location.is_some() {
                         "in_stock".into()
@@ -340,6 +386,80 @@ async fn pass<R: Read>(
     Ok(())
 }
 
+const COPY_UNITS: &str = "COPY units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, created_by) FROM STDIN BINARY";
+const UNIT_TYPES: [Type; 8] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::DATE,
+    Type::INT8,
+    Type::TEXT,
+];
+
+fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>()
+            .and_then(|e| e.code())
+            .is_some_and(|c| *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    })
+}
+
+/// The fast path, for the common case of a good file: one read, rows checked and sent straight
+/// into `units` with binary COPY; a serial repeated within the file is caught by fingerprints,
+/// one already in the database by the unique index. `None` (after rolling back) when anything
+/// is wrong: the careful path then finds and reports every problem.
+async fn import_fast<R: Read>(
+    client: &mut Client,
+    open: &mut impl FnMut() -> Result<R>,
+    catalogue: &Catalogue,
+    actor: &str,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Option<ImportOutcome>> {
+    let mut outcome = ImportOutcome::default();
+    let tx = client.transaction().await?;
+    let loaded = {
+        let writer = BinaryCopyInWriter::new(tx.copy_in(COPY_UNITS).await?, &UNIT_TYPES);
+        pin_mut!(writer);
+        let mut fingerprints = Fingerprints::new();
+        let read = pass(
+            open()?,
+            catalogue,
+            &mut outcome,
+            progress,
+            Sink::Units(writer.as_mut(), actor, Some(&mut fingerprints)),
+        )
+        .await;
+        match read {
+            Err(e) if is_unique_violation(&e) => None,
+            Err(e) => return Err(e),
+            // Dropping the writer unfinished abandons the COPY.
+            Ok(()) if !outcome.ok() || outcome.rows == 0 => None,
+            Ok(()) => match writer.finish().await {
+                Ok(n) => Some(n),
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
+    };
+    match loaded {
+        Some(n) => {
+            tx.commit().await?;
+            outcome.inserted = n;
+            Ok(Some(outcome))
+        }
+        None => {
+            // The transaction may already be aborted by the failed COPY; rolling back ends it
+            // either way.
+            let _ = tx.rollback().await;
+            Ok(None)
+        }
+    }
+}
+
 /// Imports units from CSV. `open` opens the input; it is read twice: once to check every row
 /// and stage its key for the duplicate checks, once to COPY the rows straight into `units`
 /// (cheaper than staging whole rows and merging them). `progress(rows_read, bytes_read)` is
@@ -352,6 +472,18 @@ pub async fn import_units<R: Read>(
 ) -> Result<ImportOutcome> {
     let started = std::time::Instant::now();
     let catalogue = load_catalogue(client).await?;
+    if let Some(done) = import_fast(client, &mut open, &catalogue, actor, &mut progress).await? {
+        tracing::info!(
+            rows = done.rows,
+            ms = started.elapsed().as_millis() as u64,
+            "import: loaded in one pass"
+        );
+        return Ok(done);
+    }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "import: the one-pass load found a problem; checking the file carefully"
+    );
     let mut outcome = ImportOutcome::default();
     let tx = client.transaction().await?;
     tx.batch_execute(STAGING).await?;
@@ -433,27 +565,15 @@ pub async fn import_units<R: Read>(
     // Pass 2: the checked rows go straight into units with binary COPY. The unit row records
     // who created it. A file that changed between the passes is refused.
     let mut again = ImportOutcome::default();
-    let sink = tx
-        .copy_in("COPY units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, created_by) FROM STDIN BINARY")
-        .await?;
-    let types = [
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT8,
-        Type::TEXT,
-        Type::DATE,
-        Type::INT8,
-        Type::TEXT,
-    ];
-    let writer = BinaryCopyInWriter::new(sink, &types);
+    let sink = tx.copy_in(COPY_UNITS).await?;
+    let writer = BinaryCopyInWriter::new(sink, &UNIT_TYPES);
     pin_mut!(writer);
     pass(
         open()?,
         &catalogue,
         &mut again,
         &mut |_, _| {},
-        Sink::Units(writer.as_mut(), actor),
+        Sink::Units(writer.as_mut(), actor, None),
     )
     .await?;
     if !again.ok() || again.rows != outcome.rows {

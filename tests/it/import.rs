@@ -128,6 +128,13 @@ async fn broken_files_give_a_precise_report_and_write_nothing() {
             ],
         ),
         (
+            // Only a clash with the database: the one-pass load meets the unique index.
+            "exists.csv",
+            b"gtin,serial\n09521234543213,NEW-7\n09521234543213,SN0002\n09521234543213,NEW-8\n"
+                .to_vec(),
+            vec!["3,serial,SN0002 already exists for this model"],
+        ),
+        (
             "format.csv",
             b"gtin,serial\n09506000134352,SN12345\n".to_vec(),
             vec!["2,serial,“SN12345” does not fit this model's serial format SN####"],
