@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `seed-demo`.
+//! The command line: `serve` (default), `migrate`, `seed-demo`, `worker`, `admin`, `import`,
+//! `count`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -40,6 +41,35 @@ pub enum Command {
     Import {
         #[command(subcommand)]
         command: ImportCommand,
+    },
+    /// Stock counts: add a scan file to a count, or reconcile a count.
+    Count {
+        #[command(subcommand)]
+        command: CountCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum CountCommand {
+    /// Adds the scans of a CSV file to an open count (binary COPY): a header line with `serial`,
+    /// or `gtin,serial` (the GTIN may be empty on a line). All or nothing, with a report of
+    /// every rejected line.
+    Upload {
+        /// The count's number (as in /admin/counts/12).
+        #[arg(long)]
+        count: i64,
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Where to write the report of rejected lines (default: FILE.errors.csv).
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
+    /// Reconciles a count against the records, as the Reconcile button does, and prints the
+    /// number of lines in each category.
+    Reconcile {
+        /// The count's number.
+        #[arg(long)]
+        count: i64,
     },
 }
 
@@ -174,6 +204,13 @@ pub fn run() -> Result<()> {
             let stopped = db.stop();
             result.and(stopped)
         }
+        Command::Count { command } => {
+            let db = Database::open(&cli.config)?;
+            db::run_migrations(&db.url)?;
+            let result = runtime()?.block_on(count(&db.url, command));
+            let stopped = db.stop();
+            result.and(stopped)
+        }
         Command::Admin {
             command: AdminCommand::Create { email },
         } => {
@@ -186,8 +223,61 @@ pub fn run() -> Result<()> {
     }
 }
 
+/// Draws a progress bar on the terminal for a file of `size` bytes: `(rows, bytes read)`.
+fn progress_bar(size: u64) -> impl FnMut(u64, u64) {
+    move |rows: u64, bytes: u64| {
+        use std::io::Write;
+        let pct = bytes * 100 / size.max(1);
+        let bar: String = (0..30)
+            .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
+            .collect();
+        eprint!("\r[{bar}] {pct:>3}%  {rows} rows checked");
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Writes the report of a refused file next to it (or to `report`) and says what happened.
+fn refused(
+    file: &std::path::Path,
+    report: Option<std::path::PathBuf>,
+    outcome: &crate::db::import::ImportOutcome,
+    what: &str,
+) -> anyhow::Error {
+    let report = report.unwrap_or_else(|| {
+        let mut p = file.as_os_str().to_owned();
+        p.push(".errors.csv");
+        p.into()
+    });
+    let written = outcome
+        .report_csv()
+        .and_then(|csv| Ok(std::fs::write(&report, csv)?))
+        .with_context(|| format!("writing {}", report.display()));
+    if let Err(e) = written {
+        return e;
+    }
+    let first: Vec<String> = outcome
+        .errors
+        .iter()
+        .take(5)
+        .map(|e| {
+            format!(
+                "  line {}, {}: {}",
+                e.line,
+                if e.column.is_empty() { "-" } else { &e.column },
+                e.reason
+            )
+        })
+        .collect();
+    anyhow::anyhow!(
+        "nothing was {what}: {} problem(s) in {} row(s) read.\n{}\nEvery rejected row is listed in {}",
+        outcome.error_count,
+        outcome.rows,
+        first.join("\n"),
+        report.display()
+    )
+}
+
 async fn import(url: &str, command: ImportCommand) -> Result<()> {
-    use std::io::Write;
     let (file, report, what) = match &command {
         ImportCommand::Units { file, report } => (file, report.clone(), "units"),
         ImportCommand::Sales { file, report } => (file, report.clone(), "sales links"),
@@ -208,14 +298,7 @@ async fn import(url: &str, command: ImportCommand) -> Result<()> {
         let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         Ok(std::io::BufReader::with_capacity(1 << 20, f))
     };
-    let progress = |rows: u64, bytes: u64| {
-        let pct = bytes * 100 / size;
-        let bar: String = (0..30)
-            .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
-            .collect();
-        eprint!("\r[{bar}] {pct:>3}%  {rows} rows checked");
-        let _ = std::io::stderr().flush();
-    };
+    let progress = progress_bar(size);
     let outcome = match command {
         ImportCommand::Units { .. } => {
             crate::db::import::import_units(&mut client, open, &actor, progress).await?
@@ -235,33 +318,65 @@ async fn import(url: &str, command: ImportCommand) -> Result<()> {
         );
         return Ok(());
     }
-    let report = report.unwrap_or_else(|| {
-        let mut p = file.as_os_str().to_owned();
-        p.push(".errors.csv");
-        p.into()
-    });
-    std::fs::write(&report, outcome.report_csv()?)
-        .with_context(|| format!("writing {}", report.display()))?;
-    let first: Vec<String> = outcome
-        .errors
-        .iter()
-        .take(5)
-        .map(|e| {
-            format!(
-                "  line {}, {}: {}",
-                e.line,
-                if e.column.is_empty() { "-" } else { &e.column },
-                e.reason
-            )
-        })
-        .collect();
-    anyhow::bail!(
-        "nothing was imported: {} problem(s) in {} row(s) read.\n{}\nEvery rejected row is listed in {}",
-        outcome.error_count,
-        outcome.rows,
-        first.join("\n"),
-        report.display()
-    )
+    Err(refused(file, report, &outcome, "imported"))
+}
+
+async fn count(url: &str, command: CountCommand) -> Result<()> {
+    use crate::db::counts::{self, Actor};
+    let mut client = crate::db::import::connect(url).await?;
+    let actor = Actor {
+        account_id: None,
+        name: "cli".into(),
+        ip: None,
+    };
+    let started = std::time::Instant::now();
+    match command {
+        CountCommand::Upload {
+            count,
+            file,
+            report,
+        } => {
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("reading {}", file.display()))?
+                .len();
+            let input = std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?,
+            );
+            let how = format!(
+                "command line, {}",
+                file.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            let outcome =
+                counts::upload_scans(&mut client, count, input, &actor, &how, progress_bar(size))
+                    .await?;
+            eprintln!();
+            if !outcome.ok() {
+                return Err(refused(&file, report, &outcome, "added"));
+            }
+            println!(
+                "Added {} scans to stock count {count} from {} in {:.1} s.",
+                outcome.inserted,
+                file.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        CountCommand::Reconcile { count } => {
+            let tally = counts::reconcile(&mut client, count, &actor).await?;
+            println!(
+                "Reconciled stock count {count} in {:.2} s: {} line(s).",
+                started.elapsed().as_secs_f64(),
+                tally.total()
+            );
+            for c in crate::domain::counts::Category::ALL {
+                println!("  {:<16} {:>10}", c.as_str(), tally.get(c));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn worker(config: &Config, url: &str) -> Result<()> {

@@ -230,6 +230,7 @@ diesel::table! {
         unit_id -> Nullable<Int8>,
         serial -> Text,
         detail -> Nullable<Text>,
+        model_id -> Nullable<Int8>,
     }
 }
 
@@ -252,6 +253,7 @@ diesel::table! {
         reconciled_at -> Nullable<Timestamptz>,
         applied_at -> Nullable<Timestamptz>,
         applied_by -> Nullable<Int8>,
+        scan_count -> Int8,
     }
 }
 

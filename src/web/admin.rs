@@ -27,7 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/audit", web::get().to(audit))
         .configure(super::catalogue::routes)
         .configure(super::sales::routes)
-        .configure(super::labels::routes);
+        .configure(super::labels::routes)
+        .configure(super::counts::routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -442,7 +443,11 @@ const AUDIT_EVENTS: &[&str] = &[
     "scan_batch_committed",
     "component_installed",
     "component_removed",
+    "stock_count_opened",
+    "stock_count_scanned",
+    "stock_count_reconciled",
     "stock_count_applied",
+    "stock_count_cancelled",
     "model_picture_changed",
 ];
 

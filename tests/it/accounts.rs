@@ -501,6 +501,7 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
     app.create_user("cust@example.com", PW, "customer");
     app.create_user("staff@example.com", PW, "staff");
     app.create_user("admin@example.com", PW, "admin");
+    app.sql("INSERT INTO stock_counts (location_id, opened_by) SELECT 1, id FROM accounts WHERE email = 'admin@example.com'");
     let get_routes = [
         "/staff",
         "/admin",
@@ -518,6 +519,9 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/models/1/generate",
         "/admin/sales",
         "/admin/labels",
+        "/admin/counts",
+        "/admin/counts/1",
+        "/admin/counts/1/lines.csv",
         "/staff/units",
         "/staff/units/1",
     ];

@@ -4,6 +4,7 @@
 mod accounts;
 mod browser;
 mod catalogue;
+mod counts;
 mod embedded;
 mod helpers;
 mod import;
