@@ -60,6 +60,10 @@ pub enum CountError {
         "{changed} unit(s) of stock count {id} changed after it was reconciled (sold, moved or adjusted meanwhile), so nothing was applied: reconcile it again, check the lines, then apply"
     )]
     UnitsChanged { id: i64, changed: u64 },
+    #[error(
+        "the lines of stock counts are being read by a long operation (an apply or a download), so stock count {0} could not be reconciled: try again in a minute"
+    )]
+    Busy(i64),
     #[error(transparent)]
     Db(#[from] anyhow::Error),
 }
@@ -69,6 +73,11 @@ impl From<tokio_postgres::Error> for CountError {
         CountError::Db(e.into())
     }
 }
+
+/// How long a reconciliation waits to swap its lines in: dropping the count's previous
+/// partition waits for everyone reading `stock_count_lines` (and makes new readers wait behind
+/// it), so it gives up rather than stall the count pages behind a long apply.
+const SWAP_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '10s'";
 
 impl From<diesel::result::Error> for CountError {
     fn from(e: diesel::result::Error) -> Self {
@@ -465,13 +474,24 @@ pub async fn reconcile(client: &mut Client, id: i64, actor: &Actor) -> Result<Ta
         "stock count: lines written"
     );
     tx.batch_execute(&format!(
-        "CREATE INDEX {part}_page_new ON {part}_new (count_id, category, serial);
-         DROP TABLE IF EXISTS {part};
-         ALTER TABLE {part}_new RENAME TO {part};
-         ALTER INDEX {part}_page_new RENAME TO {part}_page;
-         ALTER TABLE stock_count_lines ATTACH PARTITION {part} FOR VALUES IN ({id});"
+        "CREATE INDEX {part}_page_new ON {part}_new (count_id, category, serial)"
     ))
     .await?;
+    let swapped = tx
+        .batch_execute(&format!(
+            "{SWAP_LOCK_TIMEOUT};
+             DROP TABLE IF EXISTS {part};
+             ALTER TABLE {part}_new RENAME TO {part};
+             ALTER INDEX {part}_page_new RENAME TO {part}_page;
+             ALTER TABLE stock_count_lines ATTACH PARTITION {part} FOR VALUES IN ({id});"
+        ))
+        .await;
+    if let Err(e) = swapped {
+        if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            return Err(CountError::Busy(id));
+        }
+        return Err(e.into());
+    }
     tx.execute(
         "UPDATE stock_counts SET status = 'reconciled', reconciled_at = now() WHERE id = $1",
         &[&id],
