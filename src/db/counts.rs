@@ -60,6 +60,10 @@ pub enum CountError {
         "{changed} unit(s) of stock count {id} changed after it was reconciled (sold, moved or adjusted meanwhile), so nothing was applied: reconcile it again, check the lines, then apply"
     )]
     UnitsChanged { id: i64, changed: u64 },
+    #[error(
+        "the lines of stock counts are being read by a long operation (an apply or a download), so stock count {0} could not be reconciled: try again in a minute"
+    )]
+    Busy(i64),
     #[error(transparent)]
     Db(#[from] anyhow::Error),
 }
@@ -69,6 +73,11 @@ impl From<tokio_postgres::Error> for CountError {
         CountError::Db(e.into())
     }
 }
+
+/// How long a reconciliation waits to swap its lines in: dropping the count's previous
+/// partition waits for everyone reading `stock_count_lines` (and makes new readers wait behind
+/// it), so it gives up rather than stall the count pages behind a long apply.
+const SWAP_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '10s'";
 
 impl From<diesel::result::Error> for CountError {
     fn from(e: diesel::result::Error) -> Self {
@@ -329,95 +338,104 @@ impl Tally {
     }
 }
 
-/// Planner settings for the reconciliation and its baseline in `bench/count`: the hash tables
-/// and sorts over a million scans fit in memory at 256 MB (at the default 4 MB they spill to
-/// disk), and compiling this one large statement with JIT costs more than a second while
-/// saving nothing.
-pub const RECONCILE_SETTINGS: &str = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off";
+/// Settings for the reconciliation (and its baseline in `bench/count`): the hash tables over a
+/// million scans fit in memory at 256 MB (at the default 4 MB they spill to disk), and so does
+/// the sort that builds the lines' index; compiling this one large statement with JIT costs
+/// more than a second and saves nothing.
+pub const RECONCILE_SETTINGS: &str =
+    "SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL jit = off";
 
-/// The reconciliation: one statement, so it reads units and scans in one snapshot.
+/// The reconciliation: one statement, so it reads units and scans in one snapshot. It writes
+/// into `stock_count_lines_new` (renamed per count by [`reconcile`]).
 /// $1 count, $2 its location, $3 ids of the models whose serials are case-sensitive.
 ///
-/// - `hits`: every scan with the unit it names (or none: a LEFT JOIN). A scan with a GTIN
-///   names the unit of that model with that key; a bare serial (key in upper case) names the
-///   unit of any case-insensitive model with that key, or of a case-sensitive one with exactly
-///   that serial. One hash join of the scans against `units`.
-/// - `cs_hits`: bare serials with lower-case letters on case-sensitive models, whose keys are
-///   not upper case (few: an index lookup each).
-/// - `ambiguous`: bare serials naming units of several models; their units count as neither
-///   found nor missing until scanned with the GTIN.
-/// - `found`: each unit scanned, once however often it was scanned, sorted into matched,
-///   wrong location or not in stock by its status and location.
-/// - missing: in stock here by the records, and no scan names it (a hash anti-join).
-/// - unexpected: scans that name no unit, once per model and key.
+/// - Scans with a GTIN, once per model and key, in one hash full join with `units`: a pair is
+///   a unit scanned (matched, wrong location or not in stock, by its status and location); a
+///   scan alone names no unit (unexpected); a unit alone, in stock here, was not scanned
+///   (missing). One pass over `units` finds all three.
+/// - `bare`: serials scanned without a GTIN (few, as a rule: an index lookup each). Their key
+///   is upper case; they name the unit of any case-insensitive model with that key, or of a
+///   case-sensitive one with exactly that serial. Naming units of several models, they are
+///   ambiguous, and those units count as neither found nor missing until scanned with the
+///   GTIN. A unit also scanned with its GTIN is listed once.
 const RECONCILE: &str = "
-WITH hits AS MATERIALIZED (
-    SELECT coalesce(s.model_id, 0) AS scan_model, s.serial_key AS scan_key, s.serial AS scan_serial,
-           u.id AS unit_id, u.model_id, u.serial, u.status, u.location_id
-    FROM stock_count_scans s
-    LEFT JOIN units u ON u.serial_key = s.serial_key
-         AND (u.model_id = s.model_id
-              OR (s.model_id IS NULL AND (u.model_id <> ALL ($3::bigint[]) OR u.serial = s.serial)))
-    WHERE s.count_id = $1
-), cs_hits AS MATERIALIZED (
-    SELECT 0::bigint AS scan_model, s.serial_key AS scan_key, s.serial AS scan_serial,
-           u.id AS unit_id, u.model_id, u.serial, u.status, u.location_id
-    FROM stock_count_scans s
-    JOIN units u ON u.serial_key = s.serial AND u.model_id = ANY ($3::bigint[])
-    WHERE s.count_id = $1 AND s.model_id IS NULL AND s.serial <> s.serial_key
-), resolved AS (
-    SELECT * FROM hits WHERE unit_id IS NOT NULL
+WITH bare_scans AS MATERIALIZED (
+    SELECT serial_key, serial FROM stock_count_scans
+    WHERE count_id = $1 AND model_id IS NULL
+    GROUP BY serial_key, serial
+), bare AS MATERIALIZED (
+    SELECT s.serial_key AS scan_key, s.serial AS scan_serial, u.id AS unit_id, u.model_id,
+           u.serial_key AS unit_key, u.serial, u.status, u.location_id
+    FROM bare_scans s
+    JOIN units u ON u.serial_key = s.serial_key
+    WHERE u.model_id <> ALL ($3::bigint[]) OR u.serial = s.serial
     UNION ALL
-    SELECT * FROM cs_hits
+    SELECT s.serial_key, s.serial, u.id, u.model_id, u.serial_key, u.serial, u.status, u.location_id
+    FROM bare_scans s
+    JOIN units u ON u.serial_key = s.serial AND u.model_id = ANY ($3::bigint[])
+    WHERE s.serial <> s.serial_key
 ), ambiguous AS MATERIALIZED (
-    SELECT r.scan_key, r.scan_serial,
-           'on ' || count(DISTINCT r.model_id) || ' products: GTIN '
+    SELECT b.scan_key, b.scan_serial,
+           'on ' || count(DISTINCT b.model_id) || ' products: GTIN '
                || string_agg(DISTINCT m.gtin, ', ' ORDER BY m.gtin) AS detail
-    FROM resolved r JOIN product_models m ON m.id = r.model_id
-    WHERE r.scan_model = 0
-    GROUP BY r.scan_key, r.scan_serial
-    HAVING min(r.model_id) <> max(r.model_id)
-), found AS (
-    SELECT DISTINCT r.unit_id, r.model_id, r.serial, r.status, r.location_id
-    FROM resolved r
-    WHERE r.scan_model <> 0
-       OR NOT EXISTS (SELECT 1 FROM ambiguous a
-                      WHERE a.scan_key = r.scan_key AND a.scan_serial = r.scan_serial)
+    FROM bare b JOIN product_models m ON m.id = b.model_id
+    GROUP BY b.scan_key, b.scan_serial
+    HAVING min(b.model_id) <> max(b.model_id)
+), joined AS (
+    SELECT u.id AS unit_id, coalesce(u.model_id, s.model_id) AS model_id,
+           coalesce(u.serial, s.serial) AS serial, u.status, u.location_id,
+           s.serial_key IS NOT NULL AS scanned
+    FROM (SELECT model_id, serial_key, min(serial) AS serial FROM stock_count_scans
+          WHERE count_id = $1 AND model_id IS NOT NULL
+          GROUP BY model_id, serial_key) s
+    FULL JOIN units u ON u.model_id = s.model_id AND u.serial_key = s.serial_key
+    WHERE s.serial_key IS NOT NULL
+       OR (u.location_id = $2 AND u.status = 'in_stock'
+           AND NOT EXISTS (SELECT 1 FROM bare b WHERE b.unit_id = u.id))
+    UNION ALL
+    SELECT DISTINCT b.unit_id, b.model_id, b.serial, b.status, b.location_id, true
+    FROM bare b
+    WHERE NOT EXISTS (SELECT 1 FROM ambiguous a
+                      WHERE a.scan_key = b.scan_key AND a.scan_serial = b.scan_serial)
+      AND NOT EXISTS (SELECT 1 FROM stock_count_scans g
+                      WHERE g.count_id = $1 AND g.model_id = b.model_id AND g.serial_key = b.unit_key)
 ), lines AS (
-    INSERT INTO stock_count_lines (count_id, category, unit_id, model_id, serial, detail)
+    INSERT INTO stock_count_lines_new (count_id, category, unit_id, model_id, serial, detail)
     SELECT $1,
-           CASE WHEN f.status = 'in_stock' AND f.location_id = $2 THEN 'matched'
+           CASE WHEN f.unit_id IS NULL THEN 'unexpected'
+                WHEN NOT f.scanned THEN 'missing'
+                WHEN f.status = 'in_stock' AND f.location_id = $2 THEN 'matched'
                 WHEN f.status IN ('manufactured', 'in_stock', 'returned') THEN 'wrong_location'
                 ELSE 'not_in_stock' END,
            f.unit_id, f.model_id, f.serial,
-           CASE WHEN f.status = 'in_stock' AND f.location_id = $2 THEN NULL
+           CASE WHEN f.unit_id IS NULL OR NOT f.scanned THEN NULL
+                WHEN f.status = 'in_stock' AND f.location_id = $2 THEN NULL
                 WHEN f.status IN ('manufactured', 'in_stock', 'returned')
                     THEN coalesce(l.code, 'no location')
                          || CASE WHEN f.status = 'in_stock' THEN '' ELSE ' (' || f.status || ')' END
                 ELSE f.status END
-    FROM found f LEFT JOIN locations l ON l.id = f.location_id
+    FROM joined f LEFT JOIN locations l ON l.id = f.location_id
     UNION ALL
-    SELECT $1, 'missing', u.id, u.model_id, u.serial, NULL
-    FROM units u
-    WHERE u.location_id = $2 AND u.status = 'in_stock'
-      AND NOT EXISTS (SELECT 1 FROM resolved r WHERE r.unit_id = u.id)
-    UNION ALL
-    SELECT $1, 'unexpected', NULL, nullif(x.scan_model, 0), x.scan_serial, NULL
-    FROM (SELECT DISTINCT ON (h.scan_model, h.scan_key) h.scan_model, h.scan_serial
-          FROM hits h
-          WHERE h.unit_id IS NULL
-            AND (h.scan_model <> 0
-                 OR NOT EXISTS (SELECT 1 FROM cs_hits c
-                                WHERE c.scan_key = h.scan_key AND c.scan_serial = h.scan_serial))
-          ORDER BY h.scan_model, h.scan_key, h.scan_serial) x
+    SELECT $1, 'unexpected', NULL, NULL, x.serial, NULL
+    FROM (SELECT DISTINCT ON (s.serial_key) s.serial
+          FROM bare_scans s
+          WHERE NOT EXISTS (SELECT 1 FROM bare b
+                            WHERE b.scan_key = s.serial_key AND b.scan_serial = s.serial)
+          ORDER BY s.serial_key, s.serial) x
     UNION ALL
     SELECT $1, 'ambiguous', NULL, NULL, a.scan_serial, a.detail FROM ambiguous a
     RETURNING category
 )
 SELECT category, count(*) FROM lines GROUP BY category";
 
-/// Reconciles a count: replaces its lines with a fresh reconciliation of its scans against the
-/// records, and marks it reconciled.
+/// Reconciles a count: its lines are replaced by a fresh reconciliation of its scans against
+/// the records, and it is marked reconciled.
+///
+/// The lines go into a new table of their own, indexed once loaded, which then replaces the
+/// count's partition of `stock_count_lines` (see migration 000005). The names in that DDL
+/// carry the count's id, an integer read from its row: DDL takes no bind parameters. Dropping
+/// the previous partition locks `stock_count_lines` against readers, so it comes last, just
+/// before the commit.
 pub async fn reconcile(client: &mut Client, id: i64, actor: &Actor) -> Result<Tally, CountError> {
     let started = std::time::Instant::now();
     // Fresh statistics for the scans just added, in a transaction of its own (ANALYZE holds
@@ -428,8 +446,12 @@ pub async fn reconcile(client: &mut Client, id: i64, actor: &Actor) -> Result<Ta
     tx.batch_execute(RECONCILE_SETTINGS).await?;
     let count = lock(&tx, id).await?;
     count.writable(id)?;
-    tx.execute("DELETE FROM stock_count_lines WHERE count_id = $1", &[&id])
-        .await?;
+    let part = format!("stock_count_lines_{id}");
+    tx.batch_execute(&format!(
+        "CREATE TABLE {part}_new (LIKE stock_count_lines INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+                                  CHECK (count_id = {id}))"
+    ))
+    .await?;
     let case_sensitive: Vec<i64> = tx
         .query(
             "SELECT id FROM product_models WHERE serials_case_sensitive",
@@ -440,9 +462,36 @@ pub async fn reconcile(client: &mut Client, id: i64, actor: &Actor) -> Result<Ta
         .map(|r| r.get(0))
         .collect();
     let rows = tx
-        .query(RECONCILE, &[&id, &count.location_id, &case_sensitive])
+        .query(
+            &RECONCILE.replace("stock_count_lines_new", &format!("{part}_new")),
+            &[&id, &count.location_id, &case_sensitive],
+        )
         .await?;
     let tally = Tally::from_rows(&rows);
+    tracing::info!(
+        count = id,
+        ms = started.elapsed().as_millis() as u64,
+        "stock count: lines written"
+    );
+    tx.batch_execute(&format!(
+        "CREATE INDEX {part}_page_new ON {part}_new (count_id, category, serial)"
+    ))
+    .await?;
+    let swapped = tx
+        .batch_execute(&format!(
+            "{SWAP_LOCK_TIMEOUT};
+             DROP TABLE IF EXISTS {part};
+             ALTER TABLE {part}_new RENAME TO {part};
+             ALTER INDEX {part}_page_new RENAME TO {part}_page;
+             ALTER TABLE stock_count_lines ATTACH PARTITION {part} FOR VALUES IN ({id});"
+        ))
+        .await;
+    if let Err(e) = swapped {
+        if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            return Err(CountError::Busy(id));
+        }
+        return Err(e.into());
+    }
     tx.execute(
         "UPDATE stock_counts SET status = 'reconciled', reconciled_at = now() WHERE id = $1",
         &[&id],

@@ -848,3 +848,47 @@ async fn counts_upload_a_scan_file_from_the_command_line_all_or_nothing() {
     assert!(!ok);
     assert!(out.contains("/nonexistent/scans.csv"), "{out}");
 }
+
+#[tokio::test]
+async fn counts_a_reconciliation_blocked_by_a_long_reader_gives_up_cleanly() {
+    let app = spawn_app().await;
+    let c = admin(&app).await;
+    let id = open_count(&app, &c, "WH-US").await;
+    let page = format!("/admin/counts/{id}");
+    let (status, _, _) = app
+        .submit(
+            &c,
+            &page,
+            &format!("{page}/scans"),
+            &[("scans", "Ks00301x")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = app
+        .submit(&c, &page, &format!("{page}/reconcile"), &[])
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(lines(&app, id, "missing"), 99);
+    // Someone reads the lines in a long transaction (an apply, a download): reconciling again
+    // must replace this count's lines, gives up after a while, and changes nothing.
+    let (reader, connection) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    reader
+        .batch_execute("BEGIN; SELECT count(*) FROM stock_count_lines;")
+        .await
+        .unwrap();
+    let (status, body, _) = app
+        .submit(&c, &page, &format!("{page}/reconcile"), &[])
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("being read by a long operation"), "{body}");
+    assert_eq!(lines(&app, id, "missing"), 99, "the earlier lines are kept");
+    reader.batch_execute("COMMIT").await.unwrap();
+    let (status, _, _) = app
+        .submit(&c, &page, &format!("{page}/reconcile"), &[])
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(lines(&app, id, "matched"), 1);
+}
