@@ -209,7 +209,7 @@ pub fn run() -> Result<()> {
         Command::Import { command } => {
             let db = Database::open(&cli.config)?;
             db::run_migrations(&db.url)?;
-            let result = runtime()?.block_on(import(&db.url, command));
+            let result = bulk_runtime()?.block_on(import(&db.url, command));
             let stopped = db.stop();
             result.and(stopped)
         }
@@ -476,6 +476,16 @@ async fn create_admin(url: &str, email: &str) -> Result<()> {
         println!("Password (shown once): {password}");
     }
     Ok(())
+}
+
+/// For imports: reading and checking the file runs on this thread while the database
+/// connection's task sends the rows from another, so the two overlap.
+fn bulk_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
