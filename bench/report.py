@@ -99,5 +99,6 @@ statement for the same indexed query, and a small escaped page.
 bench/lookup                               # 1,000,000 units, 20 s per measurement
 UNITS=1000000 DURATION=30 CONNS=64 bench/lookup
 bench/import                               # import of 1,000,000 rows against raw COPY
+bench/count/run                            # reconcile 1,000,000 scans against 10,000,000 units
 ```
 """)
