@@ -50,7 +50,9 @@ CREATE INDEX sale_units_sale ON sale_units (sale_id);
 -- Imports uploaded in the browser run in the background; the page follows this row.
 CREATE TABLE import_jobs (
     id           BIGSERIAL PRIMARY KEY,
-    kind         TEXT NOT NULL CHECK (kind IN ('units', 'sales', 'components')),
+    kind         TEXT NOT NULL CHECK (kind IN ('units', 'sales', 'components', 'count_scans')),
+    -- count_scans: the stock count the scans are for.
+    count_id     BIGINT,
     filename     TEXT NOT NULL CHECK (length(filename) <= 255),
     status       TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'done', 'failed')),
     total_bytes  BIGINT NOT NULL DEFAULT 0,

@@ -16,6 +16,7 @@ pub const STALE_AFTER_SECS: i64 = 60;
 pub struct ImportJob {
     pub id: i64,
     pub kind: String,
+    pub count_id: Option<i64>,
     pub filename: String,
     pub status: String,
     pub total_bytes: i64,
@@ -34,6 +35,7 @@ impl ImportJob {
     pub async fn create(
         conn: &mut AsyncPgConnection,
         kind: &str,
+        count_id: Option<i64>,
         filename: &str,
         total_bytes: i64,
         created_by: i64,
@@ -41,6 +43,7 @@ impl ImportJob {
         diesel::insert_into(import_jobs::table)
             .values((
                 import_jobs::kind.eq(kind),
+                import_jobs::count_id.eq(count_id),
                 import_jobs::filename.eq(filename),
                 import_jobs::total_bytes.eq(total_bytes),
                 import_jobs::created_by.eq(created_by),

@@ -158,6 +158,7 @@ diesel::table! {
     import_jobs (id) {
         id -> Int8,
         kind -> Text,
+        count_id -> Nullable<Int8>,
         filename -> Text,
         status -> Text,
         total_bytes -> Int8,

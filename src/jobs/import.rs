@@ -14,6 +14,8 @@ pub enum ImportKind {
     Units,
     Sales,
     Components,
+    /// Scans for a stock count (the job names the count).
+    CountScans,
 }
 
 impl ImportKind {
@@ -22,6 +24,7 @@ impl ImportKind {
             "units" => Some(ImportKind::Units),
             "sales" => Some(ImportKind::Sales),
             "components" => Some(ImportKind::Components),
+            "count_scans" => Some(ImportKind::CountScans),
             _ => None,
         }
     }
@@ -31,6 +34,7 @@ impl ImportKind {
             ImportKind::Units => "units",
             ImportKind::Sales => "sales",
             ImportKind::Components => "components",
+            ImportKind::CountScans => "count_scans",
         }
     }
 }
@@ -91,6 +95,8 @@ pub fn running() -> usize {
 pub struct ImportJobSpec {
     pub id: i64,
     pub kind: ImportKind,
+    /// For `CountScans`: the stock count.
+    pub count_id: Option<i64>,
     /// The uploaded file; removed when the job ends.
     pub upload: Upload,
     /// Who, as recorded on units and events (`admin:<email>`).
@@ -239,6 +245,7 @@ fn what(kind: ImportKind) -> &'static str {
         ImportKind::Units => "units",
         ImportKind::Sales => "sales links",
         ImportKind::Components => "components",
+        ImportKind::CountScans => "scans",
     }
 }
 
@@ -262,6 +269,39 @@ async fn import(
         ImportKind::Components => {
             crate::db::genealogy::import_components(&mut client, open()?, &spec.actor, progress)
                 .await
+        }
+        ImportKind::CountScans => {
+            let id = spec
+                .count_id
+                .ok_or_else(|| anyhow::anyhow!("a scan upload without its stock count"))?;
+            let actor = crate::db::counts::Actor {
+                account_id: Some(spec.account_id),
+                name: spec.actor.clone(),
+                ip: None,
+            };
+            match crate::db::counts::upload_scans(
+                &mut client,
+                id,
+                open()?,
+                &actor,
+                "file upload",
+                progress,
+            )
+            .await
+            {
+                Ok(o) => Ok(o),
+                // A count closed meanwhile is the user's to know, not a failure to log.
+                Err(crate::db::counts::CountError::Db(e)) => Err(e.into()),
+                Err(e) => {
+                    let mut o = crate::db::import::ImportOutcome::default();
+                    o.reject(crate::domain::import::RowError {
+                        line: 0,
+                        column: String::new(),
+                        reason: crate::web::capitalise(&e.to_string()),
+                    });
+                    Ok(o)
+                }
+            }
         }
     }
 }

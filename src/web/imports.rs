@@ -152,6 +152,7 @@ async fn upload(
 ) -> Result<HttpResponse, AppError> {
     let mut token = String::new();
     let mut kind_text = String::new();
+    let mut count_text = String::new();
     let mut saved: Option<(Upload, String, u64)> = None;
     let mut chosen = false;
     let dir = state.config.data_dir.join("imports");
@@ -160,6 +161,7 @@ async fn upload(
         match field.name() {
             Some("csrf_token") => token = small_text(&mut field).await?,
             Some("kind") => kind_text = small_text(&mut field).await?,
+            Some("count_id") => count_text = small_text(&mut field).await?,
             Some("file") if saved.is_none() => {
                 let session = check_csrf(&req, &token).await?;
                 if crate::jobs::import::running() >= MAX_RUNNING {
@@ -219,6 +221,30 @@ async fn upload(
             .await;
         }
     };
+    // Scans for a stock count: the count must exist and still take scans.
+    let count_id = if kind == ImportKind::CountScans {
+        let id: i64 = count_text.trim().parse().map_err(|_| {
+            AppError::BadRequest("The stock count is missing from the form.".into())
+        })?;
+        let mut conn = state.pool.get().await?;
+        let count = crate::db::counts::StockCount::find(&mut conn, id)
+            .await?
+            .ok_or_else(|| {
+                AppError::not_found(
+                    "No such stock count",
+                    "There is no stock count with this number.",
+                )
+            })?;
+        if !count.is_writable() {
+            return Err(AppError::Conflict(format!(
+                "Stock count {id} is {} and takes no more scans; open a new count.",
+                count.status
+            )));
+        }
+        Some(id)
+    } else {
+        None
+    };
     let database_url = state.config.database_url.clone().ok_or_else(|| {
         AppError::Internal(anyhow::anyhow!(
             "the database URL is not known to the web app"
@@ -228,6 +254,7 @@ async fn upload(
     let id = ImportJob::create(
         &mut conn,
         kind.as_str(),
+        count_id,
         &name,
         size as i64,
         user.account.id,
@@ -245,6 +272,7 @@ async fn upload(
     crate::jobs::import::spawn(ImportJobSpec {
         id,
         kind,
+        count_id,
         upload,
         actor: format!("admin:{}", user.account.email),
         account_id: user.account.id,

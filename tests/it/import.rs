@@ -371,6 +371,63 @@ mod upload {
     }
 
     #[tokio::test]
+    async fn a_scan_file_for_a_stock_count_is_added_in_the_background() {
+        let app = spawn_app().await;
+        let (c, token) = admin(&app).await;
+        app.sql("INSERT INTO stock_counts (location_id, opened_by) VALUES ((SELECT id FROM locations WHERE code = 'WH-EU'), (SELECT id FROM accounts LIMIT 1))");
+        let count = app.scalar("SELECT max(id) FROM stock_counts");
+        let (_, page, _) = app.get_with(&c, &format!("/admin/counts/{count}")).await;
+        assert!(
+            page.contains("name=\"kind\" value=\"count_scans\""),
+            "{page}"
+        );
+        let post = |count: String, file: &'static [u8]| {
+            let form = reqwest::multipart::Form::new()
+                .text("csrf_token", token.clone())
+                .text("kind", "count_scans")
+                .text("count_id", count)
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(file).file_name("shelf.csv"),
+                );
+            c.post(format!("{}/admin/imports", app.address))
+                .multipart(form)
+                .send()
+        };
+        let r = post(
+            count.to_string(),
+            b"gtin,serial\n09506000134352,SN1001\n,SN1002\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 303);
+        let job = r.headers()["location"].to_str().unwrap().to_owned();
+        let page = finished(&app, &c, &job).await;
+        assert!(page.contains("Imported 2 scans."), "{page}");
+        assert!(page.contains(&format!("stock count {count}")), "{page}");
+        assert_eq!(
+            app.scalar(&format!(
+                "SELECT count(*) FROM stock_count_scans WHERE count_id = {count}"
+            )),
+            2
+        );
+        assert_eq!(
+            app.scalar(&format!(
+                "SELECT scan_count FROM stock_counts WHERE id = {count}"
+            )),
+            2
+        );
+        let r = post("999999".into(), b"serial\nSN1\n").await.unwrap();
+        assert_eq!(r.status(), 404);
+        app.sql(&format!(
+            "UPDATE stock_counts SET status = 'cancelled' WHERE id = {count}"
+        ));
+        let r = post(count.to_string(), b"serial\nSN1\n").await.unwrap();
+        assert_eq!(r.status(), 409);
+        assert_eq!(app.scalar("SELECT count(*) FROM import_jobs"), 1);
+    }
+
+    #[tokio::test]
     async fn a_running_job_shows_progress_and_an_abandoned_one_says_so() {
         let app = spawn_app().await;
         let (c, _) = admin(&app).await;
