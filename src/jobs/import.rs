@@ -291,7 +291,7 @@ async fn import(
             {
                 Ok(o) => Ok(o),
                 // A count closed meanwhile is the user's to know, not a failure to log.
-                Err(crate::db::counts::CountError::Db(e)) => Err(e.into()),
+                Err(crate::db::counts::CountError::Db(e)) => Err(e),
                 Err(e) => {
                     let mut o = crate::db::import::ImportOutcome::default();
                     o.reject(crate::domain::import::RowError {
