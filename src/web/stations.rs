@@ -347,8 +347,8 @@ async fn scan(
         return Ok(see_other(&format!("/staff/stations/{id}")));
     }
     let (unit_id, problem) = check_scan(&state, &batch, &location, raw).await?;
-    // What the scanner sent, made visible: the GS separator shown as ␝, at most 40 characters.
-    let shown = shorten(&raw.replace('\u{1d}', "␝"));
+    // What the scanner sent, made visible: the GS separator shown as [GS], at most 40 characters.
+    let shown = shorten(&raw.replace('\u{1d}', "[GS]"));
     let mut conn = state.pool.get().await?;
     batch
         .add(&mut conn, &shown, unit_id, problem.as_deref())
