@@ -14,7 +14,6 @@ use super::{AppError, AppState, render, see_other};
 use crate::db::catalogue::Location;
 use crate::db::lookup::UnitMatch;
 use crate::db::stations::{ScanBatch, ScanItem, StationKind};
-use crate::domain::import::shorten;
 use crate::domain::lookup::LookupQuery;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -347,8 +346,14 @@ async fn scan(
         return Ok(see_other(&format!("/staff/stations/{id}")));
     }
     let (unit_id, problem) = check_scan(&state, &batch, &location, raw).await?;
-    // What the scanner sent, made visible: the GS separator shown as [GS], at most 40 characters.
-    let shown = shorten(&raw.replace('\u{1d}', "[GS]"));
+    // What the scanner sent, made visible: the GS separator shown as [GS], at most 80
+    // characters (a full GS1 code fits).
+    let visible = raw.replace('\u{1d}', "[GS]");
+    let shown = if visible.chars().count() > 80 {
+        format!("{}…", visible.chars().take(80).collect::<String>())
+    } else {
+        visible
+    };
     let mut conn = state.pool.get().await?;
     batch
         .add(&mut conn, &shown, unit_id, problem.as_deref())

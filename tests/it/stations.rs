@@ -96,7 +96,7 @@ async fn a_ship_station_checks_every_scan_at_once_and_commits_the_good_ones() {
         "Wrong location: recorded at WH-US, not at WH-EU",
         "The label says lot ABC123, the records say lot ABC124",
         "A serial number cannot contain “#”",
-        "]d201095060001343521",
+        "]d2010950600013435210ABC124[GS]21SN1001",
         "[GS]21SN1001",
     ] {
         assert!(page.contains(expected), "{expected:?} in {page}");
