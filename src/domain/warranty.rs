@@ -106,6 +106,19 @@ impl WarrantyStatus {
     }
 }
 
+/// What changes a unit's warranty beyond its model's terms: extensions granted by an admin (per
+/// unit or per lot, added up) and the remaining warranty inherited from the unit it replaced.
+/// Nothing here ever shortens a warranty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Adjustments {
+    /// Months added to the term (the sum of every extension in months).
+    pub extra_months: u32,
+    /// The latest absolute end date granted, if any.
+    pub extended_to: Option<NaiveDate>,
+    /// Inherited from the replaced unit: (the day of the replacement, the replaced unit's end).
+    pub inherited: Option<(NaiveDate, NaiveDate)>,
+}
+
 /// The last day covered by a term of `months` starting on `start`.
 pub fn end_date(start: NaiveDate, months: u32) -> Option<NaiveDate> {
     start.checked_add_months(Months::new(months))?.pred_opt()
@@ -136,10 +149,31 @@ impl WarrantyTerms {
     }
 
     pub fn status(&self, dates: &UnitDates, today: NaiveDate) -> WarrantyStatus {
-        let Some(start) = self.start_date(dates) else {
-            return WarrantyStatus::Unknown;
-        };
-        let Some(end) = end_date(start, self.months) else {
+        self.status_with(dates, &Adjustments::default(), today)
+    }
+
+    /// The covered period, `start ..= end`, with extensions and inheritance applied: the term
+    /// plus every extra month, or the latest absolute end date, or the inherited end, whichever
+    /// is last. A replacement whose own start is unknown starts on the day it replaced the old
+    /// unit.
+    pub fn period(&self, dates: &UnitDates, adj: &Adjustments) -> Option<(NaiveDate, NaiveDate)> {
+        let own = self.start_date(dates);
+        let start = own.or(adj.inherited.map(|(from, _)| from))?;
+        let term = own.and_then(|s| end_date(s, self.months.checked_add(adj.extra_months)?));
+        let end = [term, adj.extended_to, adj.inherited.map(|(_, end)| end)]
+            .into_iter()
+            .flatten()
+            .max()?;
+        Some((start, end.max(start.pred_opt()?)))
+    }
+
+    pub fn status_with(
+        &self,
+        dates: &UnitDates,
+        adj: &Adjustments,
+        today: NaiveDate,
+    ) -> WarrantyStatus {
+        let Some((start, end)) = self.period(dates, adj) else {
             return WarrantyStatus::Unknown;
         };
         if today < start {
@@ -265,6 +299,120 @@ mod tests {
         assert_eq!(end_date(d(2024, 2, 29), 12), Some(d(2025, 2, 27)));
         assert_eq!(end_date(d(2024, 2, 29), 48), Some(d(2028, 2, 28)));
         assert_eq!(end_date(d(2025, 3, 1), 0), Some(d(2025, 2, 28)));
+    }
+
+    #[test]
+    fn extensions_add_months_or_set_a_later_end_and_never_shorten() {
+        let dates = UnitDates {
+            sold_on: Some(d(2024, 1, 31)),
+            ..Default::default()
+        };
+        let cases: [(Adjustments, NaiveDate); 6] = [
+            (Adjustments::default(), d(2026, 1, 30)),
+            (
+                Adjustments {
+                    extra_months: 1,
+                    ..Default::default()
+                },
+                // 31 January + 25 months = 28 February 2026 (clamped), the day before is the end.
+                d(2026, 2, 27),
+            ),
+            (
+                Adjustments {
+                    extra_months: 12,
+                    ..Default::default()
+                },
+                d(2027, 1, 30),
+            ),
+            (
+                Adjustments {
+                    extended_to: Some(d(2027, 6, 30)),
+                    ..Default::default()
+                },
+                d(2027, 6, 30),
+            ),
+            (
+                Adjustments {
+                    extended_to: Some(d(2025, 1, 1)),
+                    ..Default::default()
+                },
+                d(2026, 1, 30),
+            ),
+            (
+                Adjustments {
+                    extra_months: 6,
+                    extended_to: Some(d(2026, 3, 1)),
+                    ..Default::default()
+                },
+                d(2026, 7, 30),
+            ),
+        ];
+        for (adj, end) in cases {
+            assert_eq!(
+                SALE_24.period(&dates, &adj),
+                Some((d(2024, 1, 31), end)),
+                "{adj:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_replacement_inherits_the_remaining_warranty() {
+        // Replaced on 2025-06-01; the old unit was covered until 2026-01-30.
+        let adj = Adjustments {
+            inherited: Some((d(2025, 6, 1), d(2026, 1, 30))),
+            ..Default::default()
+        };
+        // The new unit has no sale date of its own: it is covered from the replacement.
+        assert_eq!(
+            SALE_24.period(&UnitDates::default(), &adj),
+            Some((d(2025, 6, 1), d(2026, 1, 30)))
+        );
+        assert_eq!(
+            SALE_24.status_with(&UnitDates::default(), &adj, d(2026, 1, 30)),
+            WarrantyStatus::Active {
+                started_on: d(2025, 6, 1),
+                ends_on: d(2026, 1, 30)
+            }
+        );
+        // Its own warranty, if it has a later end, wins.
+        let own = UnitDates {
+            sold_on: Some(d(2025, 6, 1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            SALE_24.period(&own, &adj),
+            Some((d(2025, 6, 1), d(2027, 5, 31)))
+        );
+    }
+
+    #[test]
+    fn extra_months_are_the_same_as_a_longer_term_on_every_day_of_four_years() {
+        let mut day = d(2024, 1, 1);
+        while day < d(2028, 1, 1) {
+            let dates = UnitDates {
+                sold_on: Some(day),
+                ..Default::default()
+            };
+            for extra in [0u32, 1, 6, 12, 13] {
+                let adj = Adjustments {
+                    extra_months: extra,
+                    ..Default::default()
+                };
+                let longer = WarrantyTerms {
+                    months: 24 + extra,
+                    ..SALE_24
+                };
+                assert_eq!(
+                    SALE_24.period(&dates, &adj),
+                    longer.period(&dates, &Adjustments::default()),
+                    "{day} +{extra}"
+                );
+                let (_, end) = SALE_24.period(&dates, &adj).unwrap();
+                assert_eq!(end, end_date(day, 24 + extra).unwrap());
+            }
+            day = day.succ_opt().unwrap();
+        }
     }
 
     #[test]
