@@ -5,7 +5,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::catalogue::{Lot, ProductModel};
-use super::schema::{lots, product_models, units};
+use super::schema::{lot_warranty, lots, product_models, unit_warranty, units};
+use super::warranty::{LotWarranty, UnitWarranty, adjustments};
 use crate::domain::SerialNumber;
 use crate::domain::warranty::{UnitDates, WarrantyStatus};
 
@@ -28,6 +29,8 @@ pub struct UnitMatch {
     pub unit: UnitRow,
     pub model: ProductModel,
     pub lot: Option<Lot>,
+    pub unit_warranty: Option<UnitWarranty>,
+    pub lot_warranty: Option<LotWarranty>,
 }
 
 impl UnitMatch {
@@ -47,28 +50,46 @@ impl UnitMatch {
         } else {
             vec![typed.clone(), folded.clone()]
         };
-        let rows: Vec<(UnitRow, ProductModel, Option<Lot>)> = units::table
+        type Row = (
+            UnitRow,
+            ProductModel,
+            Option<Lot>,
+            Option<UnitWarranty>,
+            Option<LotWarranty>,
+        );
+        let rows: Vec<Row> = units::table
             .inner_join(product_models::table)
-            .left_join(lots::table)
+            .left_join(lots::table.left_join(lot_warranty::table))
+            .left_join(unit_warranty::table)
             .filter(units::serial_key.eq_any(keys))
             .select((
                 UnitRow::as_select(),
                 ProductModel::as_select(),
                 Option::<Lot>::as_select(),
+                Option::<UnitWarranty>::as_select(),
+                Option::<LotWarranty>::as_select(),
             ))
             .load(conn)
             .await?;
         let mut out: Vec<UnitMatch> = rows
             .into_iter()
-            .filter(|(u, m, _)| {
+            .filter(|(u, m, ..)| {
                 if m.serials_case_sensitive {
                     u.serial == typed
                 } else {
                     u.serial_key == folded
                 }
             })
-            .filter(|(_, m, _)| gtin.is_none_or(|g| m.gtin == g))
-            .map(|(unit, model, lot)| UnitMatch { unit, model, lot })
+            .filter(|(_, m, ..)| gtin.is_none_or(|g| m.gtin == g))
+            .map(
+                |(unit, model, lot, unit_warranty, lot_warranty)| UnitMatch {
+                    unit,
+                    model,
+                    lot,
+                    unit_warranty,
+                    lot_warranty,
+                },
+            )
             .collect();
         out.sort_by(|a, b| (&a.model.brand, &a.model.name).cmp(&(&b.model.brand, &b.model.name)));
         Ok(out)
@@ -76,9 +97,8 @@ impl UnitMatch {
 
     pub fn dates(&self) -> UnitDates {
         UnitDates {
-            // Registrations arrive with a later issue.
             sold_on: self.unit.sold_on,
-            purchased_on: None,
+            purchased_on: self.unit_warranty.and_then(|w| w.purchased_on),
             manufactured_on: self
                 .unit
                 .manufactured_on
@@ -87,7 +107,8 @@ impl UnitMatch {
     }
 
     pub fn warranty(&self, today: NaiveDate) -> WarrantyStatus {
-        self.model.terms().status(&self.dates(), today)
+        let adj = adjustments(self.unit_warranty.as_ref(), self.lot_warranty.as_ref());
+        self.model.terms().status_with(&self.dates(), &adj, today)
     }
 }
 
@@ -113,6 +134,8 @@ pub struct UnitHistory {
     pub lot: Option<Lot>,
     pub location: Option<String>,
     pub events: Vec<HistoryEvent>,
+    pub unit_warranty: Option<UnitWarranty>,
+    pub lot_warranty: Option<LotWarranty>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +234,8 @@ impl UnitHistory {
                 },
             )
             .collect();
+        let (unit_warranty, lot_warranty) =
+            super::warranty::of_unit(conn, unit_id, lot.as_ref().map(|l| l.id)).await?;
         Ok(Some(UnitHistory {
             unit_id,
             serial,
@@ -223,6 +248,8 @@ impl UnitHistory {
             lot,
             location,
             events,
+            unit_warranty,
+            lot_warranty,
         }))
     }
 
@@ -231,14 +258,20 @@ impl UnitHistory {
         use crate::domain::warranty::StartBasis;
         let dates = UnitDates {
             sold_on: self.sold_on,
-            purchased_on: None,
+            purchased_on: self.unit_warranty.and_then(|w| w.purchased_on),
             manufactured_on: self
                 .manufactured_on
                 .or(self.lot.as_ref().map(|l| l.production_date)),
         };
         let terms = self.model.terms();
+        let adj = adjustments(self.unit_warranty.as_ref(), self.lot_warranty.as_ref());
         let Some((start, basis)) = terms.start(&dates) else {
-            return "unknown: no sale, purchase or manufacture date is recorded".into();
+            return match terms.period(&dates, &adj) {
+                Some((from, end)) => {
+                    format!("inherited from the unit it replaced: {from} to {end}")
+                }
+                None => "unknown: no sale, purchase or manufacture date is recorded".into(),
+            };
         };
         let from = match basis {
             StartBasis::Sale => "the sale date",
@@ -246,12 +279,25 @@ impl UnitHistory {
             StartBasis::ManufacturePlusGrace => "manufacture plus the grace period",
             StartBasis::Manufacture => "the manufacture date",
         };
-        let status = match terms.status(&dates, today) {
+        let status = match terms.status_with(&dates, &adj, today) {
             WarrantyStatus::Active { ends_on, .. } => format!("active until {ends_on}"),
             WarrantyStatus::Expired { ended_on, .. } => format!("expired on {ended_on}"),
             WarrantyStatus::NotStarted { starts_on, .. } => format!("starts on {starts_on}"),
             WarrantyStatus::Unknown => "unknown".into(),
         };
-        format!("{status} ({} months from {from}, {start})", terms.months)
+        let mut extra = String::new();
+        if adj.extra_months > 0 {
+            extra.push_str(&format!(", extended by {} months", adj.extra_months));
+        }
+        if let Some(to) = adj.extended_to {
+            extra.push_str(&format!(", extended to {to}"));
+        }
+        if let Some((_, end)) = adj.inherited {
+            extra.push_str(&format!(", inherits cover to {end}"));
+        }
+        format!(
+            "{status} ({} months from {from}, {start}{extra})",
+            terms.months
+        )
     }
 }

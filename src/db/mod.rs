@@ -17,6 +17,7 @@ pub mod schema;
 pub mod seed;
 pub mod stations;
 pub mod stock;
+pub mod warranty;
 
 use std::time::Duration;
 

@@ -272,6 +272,63 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    lot_warranty (lot_id) {
+        lot_id -> Int8,
+        extra_months -> Int4,
+        extended_to -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    registrations (id) {
+        id -> Int8,
+        unit_id -> Int8,
+        account_id -> Int8,
+        status -> Text,
+        purchased_on -> Date,
+        place_of_purchase -> Text,
+        marketing_consent -> Bool,
+        reminder_wanted -> Bool,
+        reminder_sent_at -> Nullable<Timestamptz>,
+        not_sold_flag -> Bool,
+        contact_email -> Text,
+        contact_retained -> Bool,
+        retained_until -> Nullable<Date>,
+        proof_file -> Nullable<Text>,
+        proof_type -> Nullable<Text>,
+        created_at -> Timestamptz,
+        decided_at -> Nullable<Timestamptz>,
+        decided_by -> Nullable<Int8>,
+        decision_note -> Nullable<Text>,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    unit_warranty (unit_id) {
+        unit_id -> Int8,
+        purchased_on -> Nullable<Date>,
+        extra_months -> Int4,
+        extended_to -> Nullable<Date>,
+        inherited_from -> Nullable<Date>,
+        inherited_end -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    warranty_extensions (id) {
+        id -> Int8,
+        unit_id -> Nullable<Int8>,
+        lot_id -> Nullable<Int8>,
+        extra_months -> Nullable<Int4>,
+        ends_on -> Nullable<Date>,
+        reason -> Text,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(account_tokens -> accounts (account_id));
 diesel::joinable!(lots -> product_models (model_id));
 diesel::joinable!(sessions -> accounts (account_id));
@@ -280,6 +337,9 @@ diesel::joinable!(unit_events -> units (unit_id));
 diesel::joinable!(units -> locations (location_id));
 diesel::joinable!(units -> lots (lot_id));
 diesel::joinable!(units -> product_models (model_id));
+diesel::joinable!(unit_warranty -> units (unit_id));
+diesel::joinable!(lot_warranty -> lots (lot_id));
+diesel::joinable!(registrations -> units (unit_id));
 diesel::joinable!(model_pictures -> product_models (model_id));
 diesel::joinable!(sale_units -> sales (sale_id));
 diesel::joinable!(sale_units -> units (unit_id));
@@ -294,10 +354,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     import_jobs,
     locations,
+    lot_warranty,
     lots,
     model_pictures,
     outbox,
     product_models,
+    registrations,
     sale_units,
     sales,
     scan_batch_items,
@@ -308,5 +370,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     stock_counts,
     unit_components,
     unit_events,
+    unit_warranty,
     units,
+    warranty_extensions,
 );

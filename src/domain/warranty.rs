@@ -119,6 +119,49 @@ pub struct Adjustments {
     pub inherited: Option<(NaiveDate, NaiveDate)>,
 }
 
+/// An extension an admin grants: extra months or an absolute end date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extension {
+    Months(u32),
+    Until(NaiveDate),
+}
+
+impl Extension {
+    /// Reads the form: exactly one of `months` (1 to 120) and `until` (a date after today).
+    /// Errors are (field, message).
+    pub fn parse(
+        months: &str,
+        until: &str,
+        today: NaiveDate,
+    ) -> Result<Self, (&'static str, String)> {
+        match (months.trim(), until.trim()) {
+            ("", "") => Err((
+                "extra_months",
+                "give either a number of extra months or a new end date".into(),
+            )),
+            (m, "") => match m.parse::<u32>() {
+                Ok(n) if (1..=120).contains(&n) => Ok(Extension::Months(n)),
+                _ => Err((
+                    "extra_months",
+                    "extra months is a whole number from 1 to 120".into(),
+                )),
+            },
+            ("", u) => match NaiveDate::parse_from_str(u, "%Y-%m-%d") {
+                Ok(d) if d > today => Ok(Extension::Until(d)),
+                Ok(d) => Err(("ends_on", format!("{d} is not in the future"))),
+                Err(_) => Err((
+                    "ends_on",
+                    "the end date is a date in the form YYYY-MM-DD".into(),
+                )),
+            },
+            _ => Err((
+                "ends_on",
+                "give extra months or a new end date, not both".into(),
+            )),
+        }
+    }
+}
+
 /// The last day covered by a term of `months` starting on `start`.
 pub fn end_date(start: NaiveDate, months: u32) -> Option<NaiveDate> {
     start.checked_add_months(Months::new(months))?.pred_opt()
@@ -352,6 +395,31 @@ mod tests {
                 SALE_24.period(&dates, &adj),
                 Some((d(2024, 1, 31), end)),
                 "{adj:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_extension_is_months_or_a_future_end_date() {
+        let today = d(2026, 6, 1);
+        assert_eq!(Extension::parse("6", "", today), Ok(Extension::Months(6)));
+        assert_eq!(
+            Extension::parse("", "2027-01-31", today),
+            Ok(Extension::Until(d(2027, 1, 31)))
+        );
+        for (m, u, field) in [
+            ("", "", "extra_months"),
+            ("0", "", "extra_months"),
+            ("121", "", "extra_months"),
+            ("1.5", "", "extra_months"),
+            ("", "2026-06-01", "ends_on"),
+            ("", "31/01/2027", "ends_on"),
+            ("3", "2027-01-31", "ends_on"),
+        ] {
+            assert_eq!(
+                Extension::parse(m, u, today).unwrap_err().0,
+                field,
+                "{m:?} {u:?}"
             );
         }
     }

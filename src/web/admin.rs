@@ -31,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(super::genealogy::routes)
         .configure(super::pictures::admin_routes)
         .configure(super::labels::routes)
-        .configure(super::counts::routes);
+        .configure(super::counts::routes)
+        .configure(super::warranty::routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -452,6 +453,7 @@ const AUDIT_EVENTS: &[&str] = &[
     "stock_count_applied",
     "stock_count_cancelled",
     "model_picture_changed",
+    "warranty_extended",
 ];
 
 async fn audit(

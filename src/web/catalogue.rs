@@ -51,6 +51,7 @@ fn notice_text(code: Option<&str>) -> Option<String> {
             "units-generated" => "Units created.",
             "picture-saved" => "Picture saved.",
             "picture-removed" => "Picture removed.",
+            "extended" => "Warranty extended for the lot.",
             _ => return None,
         }
         .to_owned(),

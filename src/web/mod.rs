@@ -18,6 +18,7 @@ pub mod session;
 pub mod staff;
 pub mod stations;
 mod views;
+pub mod warranty;
 
 use std::net::TcpListener;
 use std::sync::{Arc, RwLock};

@@ -131,6 +131,7 @@ async fn unit_page(
         Some("unlinked") => Some("Unlinked from its sale.".to_owned()),
         Some("installed") => Some("Component installed.".to_owned()),
         Some("removed") => Some("Component removed.".to_owned()),
+        Some("extended") => Some("Warranty extended.".to_owned()),
         _ => None,
     };
     let genealogy = crate::db::genealogy::Genealogy::of(&mut conn, h.unit_id).await?;

@@ -16,3 +16,4 @@ mod sales;
 mod smtp;
 mod staff;
 mod stations;
+mod warranty;
