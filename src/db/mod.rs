@@ -12,6 +12,7 @@ pub mod labels;
 pub mod lookup;
 pub mod outbox;
 pub mod pictures;
+pub mod registrations;
 pub mod sales;
 pub mod schema;
 pub mod seed;

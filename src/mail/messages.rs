@@ -87,6 +87,44 @@ pub fn account_deleted(to: &str) -> anyhow::Result<Mail> {
     .into_mail("account_deleted", to, "Your account was deleted")
 }
 
+/// A registration took effect.
+pub fn registration_confirmed(
+    base_url: &str,
+    to: &str,
+    product: &str,
+    serial: &str,
+) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!("Your {product} with serial number {serial} is registered to you."),
+            "We will use this address to tell you directly about any safety recall of it, and about its warranty. We do not use it for anything else unless you agreed to marketing mail.".into(),
+        ],
+        action: Some(("See my products".into(), format!("{base_url}/account/products"))),
+        after: vec!["If you did not register this product, contact support.".into()],
+    }
+    .into_mail("registration_confirmed", to, "Your product is registered")
+}
+
+/// The unit is registered to someone else: the request waits for staff. Names nobody.
+pub fn transfer_requested(
+    base_url: &str,
+    to: &str,
+    product: &str,
+    serial: &str,
+) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!("The {product} with serial number {serial} is already registered to another owner, so we cannot register it to you straight away."),
+            "Our staff will check the request (for example with your proof of purchase) and tell you by mail. We never share your details with the other owner, nor theirs with you.".into(),
+        ],
+        action: Some(("See my products".into(), format!("{base_url}/account/products"))),
+        after: vec![],
+    }
+    .into_mail("transfer_requested", to, "Your registration is being checked")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

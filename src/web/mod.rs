@@ -12,6 +12,7 @@ pub mod labels;
 pub mod pictures;
 pub mod public;
 pub mod ratelimit;
+pub mod register;
 pub mod request_id;
 pub mod sales;
 pub mod session;
@@ -210,6 +211,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
         );
     public::routes(cfg);
     account::routes(cfg);
+    register::routes(cfg);
     cfg.service(
         web::scope("/staff")
             .wrap(from_fn(|req, next| {

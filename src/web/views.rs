@@ -59,6 +59,22 @@ pub struct WarrantyView {
 }
 
 impl WarrantyView {
+    /// The status in a few words, for lists.
+    pub fn short(status: &WarrantyStatus) -> String {
+        match *status {
+            WarrantyStatus::Active { ends_on, .. } => {
+                format!("under warranty until {}", long_date(ends_on))
+            }
+            WarrantyStatus::Expired { ended_on, .. } => {
+                format!("warranty expired on {}", long_date(ended_on))
+            }
+            WarrantyStatus::NotStarted { starts_on, .. } => {
+                format!("warranty starts on {}", long_date(starts_on))
+            }
+            WarrantyStatus::Unknown => "warranty dates unknown".into(),
+        }
+    }
+
     pub fn new(status: WarrantyStatus, basis: Option<StartBasis>, model: &ProductModel) -> Self {
         let terms = model.terms();
         let mut term = format!(

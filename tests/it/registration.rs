@@ -1,0 +1,235 @@
+//! Product registration: from a lookup or a product link, owner or pending transfer, mails
+//! through the outbox, and "My products" that only the owner sees.
+
+use chrono::{Days, Months};
+
+use crate::helpers::{TestApp, q, spawn_app};
+
+const PW: &str = "correct horse battery staple";
+const BATTERY: &str = "09506000134352";
+
+async fn customer(app: &TestApp, email: &str) -> reqwest::Client {
+    app.create_user(email, PW, "customer");
+    let c = app.browser();
+    app.login(&c, email, PW).await;
+    c
+}
+
+async fn register(
+    app: &TestApp,
+    c: &reqwest::Client,
+    serial: &str,
+    gtin: &str,
+    date: &str,
+) -> (u16, String, Option<String>) {
+    app.submit(
+        c,
+        &format!("/register?gtin={gtin}&serial={}", q(serial)),
+        "/register",
+        &[
+            ("serial", serial),
+            ("gtin", gtin),
+            ("purchased_on", date),
+            ("place_of_purchase", "Hardware Store <Berlin>"),
+            ("reminder", "on"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_customer_registers_a_product_and_its_warranty_runs_from_the_purchase_date() {
+    let app = spawn_app().await;
+    // Anonymous: sign in first, and come back to the same form.
+    let (status, _, location) = app
+        .get_with(
+            &app.browser(),
+            &format!("/register?gtin={BATTERY}&serial=SN1500"),
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location.unwrap(),
+        format!(
+            "/login?next={}",
+            q(&format!("/register?gtin={BATTERY}&serial=SN1500"))
+        )
+    );
+    // The lookup result offers it.
+    let (_, page) = app
+        .page(&format!("/check?serial=SN1500&gtin={BATTERY}"))
+        .await;
+    assert!(
+        page.contains(&format!("/register?gtin={BATTERY}&amp;serial=SN1500")),
+        "{page}"
+    );
+
+    let c = customer(&app, "ann@example.com").await;
+    let (_, form, _) = app
+        .get_with(
+            &c,
+            &format!("/register?gtin={BATTERY}&serial=SN1500&marketing=on"),
+        )
+        .await;
+    assert!(form.contains("value=\"SN1500\""), "prefilled");
+    assert!(
+        form.contains("only to tell you about safety recalls"),
+        "{form}"
+    );
+    assert!(
+        !form.contains("id=\"marketing\" name=\"marketing\" type=\"checkbox\" checked"),
+        "never ticked in advance"
+    );
+
+    let bought = chrono::Utc::now()
+        .date_naive()
+        .checked_sub_days(Days::new(20))
+        .unwrap();
+    let (status, body, location) = register(&app, &c, "sn1500", BATTERY, &bought.to_string()).await;
+    assert_eq!(status, 303, "{body}");
+    let (_, mine, _) = app.get_with(&c, &location.unwrap()).await;
+    assert!(
+        mine.contains("Registered. We sent you a confirmation by mail."),
+        "{mine}"
+    );
+    let ends = bought
+        .checked_add_months(Months::new(24))
+        .unwrap()
+        .pred_opt()
+        .unwrap();
+    let long = ends.format("%-d %B %Y").to_string();
+    assert!(
+        mine.contains(&format!("under warranty until {long}")),
+        "{mine}"
+    );
+    // The unit was in stock, not recorded as sold: registered, and flagged for staff.
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE status = 'active' AND not_sold_flag AND reminder_wanted AND NOT marketing_consent AND contact_email = 'ann@example.com'"),
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE kind = 'registration_confirmed' AND to_address = 'ann@example.com'"),
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM unit_events e JOIN units u ON u.id = e.unit_id WHERE u.serial = 'SN1500' AND e.kind = 'registered' AND e.actor LIKE 'customer:%'"),
+        1
+    );
+    // The public lookup uses the registered purchase date now.
+    let (_, page) = app
+        .page(&format!("/check?serial=SN1500&gtin={BATTERY}"))
+        .await;
+    assert!(
+        page.contains(&format!("Under warranty until {long}")),
+        "{page}"
+    );
+    assert!(
+        !page.contains("ann@example.com") && !page.contains("Hardware Store"),
+        "no owner data"
+    );
+
+    let id = app.scalar("SELECT id FROM registrations");
+    let (status, detail, _) = app.get_with(&c, &format!("/account/products/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        detail.contains("Hardware Store &#60;Berlin&#62;"),
+        "escaped: {detail}"
+    );
+
+    // Again: nothing new.
+    let (_, _, location) = register(&app, &c, "SN1500", BATTERY, &bought.to_string()).await;
+    assert!(location.unwrap().ends_with("notice=already"));
+    assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 1);
+}
+
+#[tokio::test]
+async fn a_second_claim_waits_for_staff_and_nobody_sees_the_other() {
+    let app = spawn_app().await;
+    let ann = customer(&app, "ann@example.com").await;
+    let bob = customer(&app, "bob@example.com").await;
+    let d = "2026-01-05";
+    let (status, _, _) = register(&app, &ann, "SN1600", BATTERY, d).await;
+    assert_eq!(status, 303);
+    let (status, _, location) = register(&app, &bob, "SN1600", BATTERY, d).await;
+    assert_eq!(status, 303);
+    let (_, mine, _) = app.get_with(&bob, &location.unwrap()).await;
+    assert!(mine.contains("registered to someone else"), "{mine}");
+    assert!(mine.contains("being checked by our staff"), "{mine}");
+    assert!(!mine.contains("ann@example.com"));
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE kind = 'transfer_requested' AND to_address = 'bob@example.com' AND body_text NOT LIKE '%ann@%'"),
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE status = 'active' AND contact_email = 'ann@example.com'"),
+        1,
+        "never taken over"
+    );
+    let (_, _, location) = register(&app, &bob, "SN1600", BATTERY, d).await;
+    assert!(location.unwrap().ends_with("notice=requested"));
+    // Each sees only their own registrations.
+    let anns = app.scalar("SELECT id FROM registrations WHERE contact_email = 'ann@example.com'");
+    let (status, _, _) = app
+        .get_with(&bob, &format!("/account/products/{anns}"))
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn wrong_details_are_named_next_to_their_field_and_kept() {
+    let app = spawn_app().await;
+    let c = customer(&app, "ann@example.com").await;
+    let future = chrono::Utc::now()
+        .date_naive()
+        .checked_add_days(Days::new(10))
+        .unwrap()
+        .to_string();
+    for (serial, gtin, date, expected) in [
+        (
+            "SN9999",
+            "",
+            "2026-01-01",
+            "We have no product with this serial number",
+        ),
+        (
+            "SN0001",
+            "",
+            "2026-01-01",
+            "This serial number exists on 2 of our products",
+        ),
+        (
+            "SN1700",
+            BATTERY,
+            &future,
+            "The purchase date cannot be in the future",
+        ),
+        ("SN1700", BATTERY, "", "Enter the purchase date"),
+        ("AB#1", "", "2026-01-01", "cannot contain “#”"),
+    ] {
+        let (status, body, _) = app
+            .submit(
+                &c,
+                "/register",
+                "/register",
+                &[
+                    ("serial", serial),
+                    ("gtin", gtin),
+                    ("purchased_on", date),
+                    ("place_of_purchase", "Shop"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 422, "{serial}");
+        assert!(body.contains(expected), "{expected:?} in {body}");
+        assert!(
+            body.contains(&format!("value=\"{}\"", serial.replace('#', "#"))),
+            "kept"
+        );
+    }
+    assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 0);
+    let (_, mine, _) = app.get_with(&c, "/account/products").await;
+    assert!(
+        mine.contains("You have not registered a product yet"),
+        "{mine}"
+    );
+}
