@@ -221,10 +221,7 @@ async fn wrong_details_are_named_next_to_their_field_and_kept() {
             .await;
         assert_eq!(status, 422, "{serial}");
         assert!(body.contains(expected), "{expected:?} in {body}");
-        assert!(
-            body.contains(&format!("value=\"{}\"", serial.replace('#', "#"))),
-            "kept"
-        );
+        assert!(body.contains(&format!("value=\"{}\"", serial)), "kept");
     }
     assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 0);
     let (_, mine, _) = app.get_with(&c, "/account/products").await;
