@@ -215,3 +215,164 @@ impl MyProduct {
             .optional()
     }
 }
+
+/// A registration as staff see it (they may see personal data; customers never see each other's).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct StaffRegistration {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub unit_id: i64,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Text)]
+    pub contact_email: String,
+    #[diesel(sql_type = Date)]
+    pub purchased_on: NaiveDate,
+    #[diesel(sql_type = Text)]
+    pub place_of_purchase: String,
+    #[diesel(sql_type = Bool)]
+    pub not_sold_flag: bool,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub serial: String,
+    #[diesel(sql_type = Text)]
+    pub product: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub decision_note: Option<String>,
+}
+
+const STAFF: &str = "SELECT r.id, r.unit_id, r.status, r.contact_email, r.purchased_on, r.place_of_purchase,
+        r.not_sold_flag, r.created_at, u.serial, m.brand || ' ' || m.name AS product, r.decision_note
+    FROM registrations r JOIN units u ON u.id = r.unit_id JOIN product_models m ON m.id = u.model_id";
+
+impl StaffRegistration {
+    /// Pending transfers, oldest first.
+    pub async fn pending(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<Self>> {
+        diesel::sql_query(format!(
+            "{STAFF} WHERE r.status = 'pending_transfer' ORDER BY r.created_at LIMIT 200"
+        ))
+        .load(conn)
+        .await
+    }
+
+    /// Active registrations of units that were not recorded as sold, newest first.
+    pub async fn flagged(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<Self>> {
+        diesel::sql_query(format!(
+            "{STAFF} WHERE r.status = 'active' AND r.not_sold_flag ORDER BY r.created_at DESC LIMIT 200"
+        ))
+        .load(conn)
+        .await
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> diesel::QueryResult<Option<Self>> {
+        diesel::sql_query(format!("{STAFF} WHERE r.id = $1"))
+            .bind::<BigInt, _>(id)
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
+    /// Every registration of a unit, newest first.
+    pub async fn of_unit(
+        conn: &mut AsyncPgConnection,
+        unit_id: i64,
+    ) -> diesel::QueryResult<Vec<Self>> {
+        diesel::sql_query(format!(
+            "{STAFF} WHERE r.unit_id = $1 ORDER BY r.created_at DESC"
+        ))
+        .bind::<BigInt, _>(unit_id)
+        .load(conn)
+        .await
+    }
+}
+
+/// Staff decide a pending transfer. Approve: the current owner's registration ends and the
+/// request becomes the active one; reject: the request is refused with `note`. Both in one
+/// transaction with the mails to both parties (built by `mails` from (requester, owner)).
+/// `Ok(false)`: the request is no longer pending.
+pub async fn decide(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    approve: bool,
+    note: &str,
+    staff_id: i64,
+    mails: impl FnOnce(&StaffRegistration, Option<&StaffRegistration>) -> anyhow::Result<Vec<Mail>>
+    + Send,
+) -> anyhow::Result<bool> {
+    conn.transaction::<_, anyhow::Error, _>(async |conn| {
+        let Some(request) = StaffRegistration::find(conn, id).await? else {
+            return Ok(false);
+        };
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('registrations'), $1::int)")
+            .bind::<diesel::sql_types::Integer, _>((request.unit_id % i64::from(i32::MAX)) as i32)
+            .execute(conn)
+            .await?;
+        let still: i64 = diesel::sql_query(
+            "SELECT count(*) AS n FROM registrations WHERE id = $1 AND status = 'pending_transfer'",
+        )
+        .bind::<BigInt, _>(id)
+        .get_result::<N>(conn)
+        .await?
+        .n;
+        if still == 0 {
+            return Ok(false);
+        }
+        let owner: Option<StaffRegistration> = diesel::sql_query(format!(
+            "{STAFF} WHERE r.unit_id = $1 AND r.status = 'active'"
+        ))
+        .bind::<BigInt, _>(request.unit_id)
+        .get_result(conn)
+        .await
+        .optional()?;
+        if approve {
+            diesel::sql_query(
+                "UPDATE registrations SET status = 'ended', ended_at = now(), decided_at = now(), decided_by = $2,
+                        decision_note = 'transferred after a staff check'
+                 WHERE unit_id = $1 AND status = 'active'",
+            )
+            .bind::<BigInt, _>(request.unit_id)
+            .bind::<BigInt, _>(staff_id)
+            .execute(conn)
+            .await?;
+            diesel::sql_query(
+                "UPDATE registrations SET status = 'active', decided_at = now(), decided_by = $2, decision_note = $3 WHERE id = $1",
+            )
+            .bind::<BigInt, _>(id)
+            .bind::<BigInt, _>(staff_id)
+            .bind::<Text, _>(note)
+            .execute(conn)
+            .await?;
+            diesel::sql_query(
+                "INSERT INTO unit_warranty (unit_id, purchased_on) VALUES ($1, $2)
+                 ON CONFLICT (unit_id) DO UPDATE SET purchased_on = excluded.purchased_on",
+            )
+            .bind::<BigInt, _>(request.unit_id)
+            .bind::<Date, _>(request.purchased_on)
+            .execute(conn)
+            .await?;
+            diesel::sql_query(
+                "INSERT INTO unit_events (unit_id, kind, actor, note) VALUES ($1, 'registered', 'staff:' || $2, 'ownership transferred')",
+            )
+            .bind::<BigInt, _>(request.unit_id)
+            .bind::<BigInt, _>(staff_id)
+            .execute(conn)
+            .await?;
+        } else {
+            diesel::sql_query(
+                "UPDATE registrations SET status = 'rejected', decided_at = now(), decided_by = $2, decision_note = $3 WHERE id = $1",
+            )
+            .bind::<BigInt, _>(id)
+            .bind::<BigInt, _>(staff_id)
+            .bind::<Text, _>(note)
+            .execute(conn)
+            .await?;
+        }
+        for m in mails(&request, owner.as_ref())? {
+            OutboxMail::enqueue(conn, &m).await?;
+        }
+        Ok(true)
+    })
+    .await
+}

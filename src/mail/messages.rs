@@ -125,6 +125,79 @@ pub fn transfer_requested(
     .into_mail("transfer_requested", to, "Your registration is being checked")
 }
 
+/// Staff approved a transfer: the product is now the requester's.
+pub fn transfer_approved(
+    base_url: &str,
+    to: &str,
+    product: &str,
+    serial: &str,
+) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![format!("We checked your request: the {product} with serial number {serial} is now registered to you. We will tell you directly about any safety recall of it.")],
+        action: Some(("See my products".into(), format!("{base_url}/account/products"))),
+        after: vec![],
+    }
+    .into_mail("transfer_approved", to, "Your product is registered")
+}
+
+/// Staff approved a transfer: the previous owner's registration ended. Names nobody.
+pub fn ownership_ended(to: &str, product: &str, serial: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!("The {product} with serial number {serial} has been registered to a new owner after our staff checked their proof of purchase, so it is no longer registered to you."),
+            "If you still have this product, reply to this mail or contact support and we will look into it.".into(),
+        ],
+        action: None,
+        after: vec![],
+    }
+    .into_mail("ownership_ended", to, "A product is no longer registered to you")
+}
+
+/// Staff rejected a transfer: the requester learns why, never who owns it.
+pub fn transfer_rejected(
+    base_url: &str,
+    to: &str,
+    product: &str,
+    serial: &str,
+    reason: &str,
+) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!(
+                "We could not register the {product} with serial number {serial} to you: {reason}"
+            ),
+            "If you think this is wrong, contact support with your proof of purchase.".into(),
+        ],
+        action: Some((
+            "See my products".into(),
+            format!("{base_url}/account/products"),
+        )),
+        after: vec![],
+    }
+    .into_mail(
+        "transfer_rejected",
+        to,
+        "We could not register your product",
+    )
+}
+
+/// Staff rejected a transfer: the owner learns that someone asked, and that nothing changed.
+pub fn transfer_refused_owner(to: &str, product: &str, serial: &str) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!("Someone asked to register the {product} with serial number {serial}, which is registered to you. Our staff checked the request and refused it: it stays registered to you."),
+            "You do not need to do anything. If you no longer have this product, you can end its registration in your account.".into(),
+        ],
+        action: None,
+        after: vec![],
+    }
+    .into_mail("transfer_refused_owner", to, "Your product stays registered to you")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -454,6 +454,8 @@ const AUDIT_EVENTS: &[&str] = &[
     "stock_count_cancelled",
     "model_picture_changed",
     "warranty_extended",
+    "transfer_approved",
+    "transfer_rejected",
 ];
 
 async fn audit(

@@ -18,6 +18,7 @@ pub mod sales;
 pub mod session;
 pub mod staff;
 pub mod stations;
+pub mod transfers;
 mod views;
 pub mod warranty;
 

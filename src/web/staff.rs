@@ -12,7 +12,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(home))
         .route("/units", web::get().to(find_units))
         .route("/units/{id}", web::get().to(unit_page))
-        .configure(super::stations::routes);
+        .configure(super::stations::routes)
+        .configure(super::transfers::routes);
 }
 
 #[derive(Template)]

@@ -526,6 +526,7 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/staff/units",
         "/staff/units/1",
         "/staff/stations",
+        "/staff/registrations",
         "/admin/warranty/extend?unit=1",
     ];
     let anonymous = app.browser();

@@ -230,3 +230,139 @@ async fn wrong_details_are_named_next_to_their_field_and_kept() {
         "{mine}"
     );
 }
+
+/// Waits (up to 20 s) for a mail to `to` whose text contains `marker`.
+async fn mail_to(smtp: &crate::smtp::SmtpServer, to: &str, marker: &str) -> String {
+    for _ in 0..400 {
+        if let Some(m) = smtp
+            .messages()
+            .into_iter()
+            .map(|m| crate::smtp::decode_qp(&m))
+            .find(|m| m.to_lowercase().contains(&format!("to: {to}")) && m.contains(marker))
+        {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no mail to {to} with {marker:?}");
+}
+
+#[tokio::test]
+async fn staff_approve_or_reject_a_transfer_and_both_parties_are_told_by_mail() {
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let port = smtp.port;
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.run_worker = true;
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await;
+    let ann = customer(&app, "ann@example.com").await;
+    let bob = customer(&app, "bob@example.com").await;
+    let carl = customer(&app, "carl@example.com").await;
+    app.create_user("staff@example.com", PW, "staff");
+    let staff = app.browser();
+    app.login(&staff, "staff@example.com", PW).await;
+    for serial in ["SN1650", "SN1651"] {
+        register(&app, &ann, serial, BATTERY, "2026-02-01").await;
+    }
+    register(&app, &bob, "SN1650", BATTERY, "2026-03-01").await;
+    register(&app, &carl, "SN1651", BATTERY, "2026-03-01").await;
+    mail_to(
+        &smtp,
+        "bob@example.com",
+        "Your registration is being checked",
+    )
+    .await;
+
+    let (_, list, _) = app.get_with(&staff, "/staff/registrations").await;
+    assert!(list.contains("SN1650") && list.contains("SN1651"), "{list}");
+    let bobs = app.scalar("SELECT id FROM registrations WHERE contact_email = 'bob@example.com'");
+    let carls = app.scalar("SELECT id FROM registrations WHERE contact_email = 'carl@example.com'");
+    let (_, page, _) = app
+        .get_with(&staff, &format!("/staff/registrations/{bobs}"))
+        .await;
+    assert!(
+        page.contains("ann@example.com") && page.contains("bob@example.com"),
+        "staff see both"
+    );
+
+    // A rejection needs a reason.
+    let (_, _, location) = app
+        .submit(
+            &staff,
+            &format!("/staff/registrations/{carls}"),
+            &format!("/staff/registrations/{carls}/decide"),
+            &[("decision", "reject"), ("note", "")],
+        )
+        .await;
+    assert!(location.unwrap().ends_with("error=reason"));
+
+    let (status, _, _) = app
+        .submit(
+            &staff,
+            &format!("/staff/registrations/{bobs}"),
+            &format!("/staff/registrations/{bobs}/decide"),
+            &[("decision", "approve"), ("note", "receipt checked")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = app
+        .submit(
+            &staff,
+            &format!("/staff/registrations/{carls}"),
+            &format!("/staff/registrations/{carls}/decide"),
+            &[
+                ("decision", "reject"),
+                ("note", "the receipt is for another product"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations r JOIN units u ON u.id = r.unit_id WHERE u.serial = 'SN1650' AND r.status = 'active' AND r.contact_email = 'bob@example.com'"),
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE contact_email = 'ann@example.com' AND status = 'ended'"),
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE contact_email = 'carl@example.com' AND status = 'rejected'"),
+        1
+    );
+    let to_bob = mail_to(&smtp, "bob@example.com", "is now registered to you").await;
+    let to_ann = mail_to(&smtp, "ann@example.com", "registered to a new owner").await;
+    let to_carl = mail_to(
+        &smtp,
+        "carl@example.com",
+        "the receipt is for another product",
+    )
+    .await;
+    let to_ann2 = mail_to(&smtp, "ann@example.com", "stays registered to you").await;
+    for (m, other) in [
+        (&to_bob, "ann@"),
+        (&to_ann, "bob@"),
+        (&to_carl, "ann@"),
+        (&to_ann2, "carl@"),
+    ] {
+        assert!(!m.contains(other), "no one learns of the other: {m}");
+    }
+    // Decided once only; customers cannot reach the staff pages.
+    let (status, _, _) = app
+        .submit(
+            &staff,
+            "/staff",
+            &format!("/staff/registrations/{bobs}/decide"),
+            &[("decision", "reject"), ("note", "again")],
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _, _) = app.get_with(&bob, "/staff/registrations").await;
+    assert_eq!(status, 403);
+    // Bob's product page now shows the warranty from his purchase date.
+    let (_, mine, _) = app.get_with(&bob, "/account/products").await;
+    assert!(
+        mine.contains("under warranty until 29 February 2028"),
+        "{mine}"
+    );
+}
