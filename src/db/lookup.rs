@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::catalogue::{Lot, ProductModel};
-use super::schema::{lot_warranty, lots, product_models, unit_warranty, units};
+use super::schema::{lots, product_models, units};
 use super::warranty::{LotWarranty, UnitWarranty, adjustments};
 use crate::domain::SerialNumber;
 use crate::domain::warranty::{UnitDates, WarrantyStatus};
@@ -54,19 +54,18 @@ impl UnitMatch {
             UnitRow,
             ProductModel,
             Option<Lot>,
-            Option<UnitWarranty>,
+            UnitWarranty,
             Option<LotWarranty>,
         );
         let rows: Vec<Row> = units::table
             .inner_join(product_models::table)
-            .left_join(lots::table.left_join(lot_warranty::table))
-            .left_join(unit_warranty::table)
+            .left_join(lots::table)
             .filter(units::serial_key.eq_any(keys))
             .select((
                 UnitRow::as_select(),
                 ProductModel::as_select(),
                 Option::<Lot>::as_select(),
-                Option::<UnitWarranty>::as_select(),
+                UnitWarranty::as_select(),
                 Option::<LotWarranty>::as_select(),
             ))
             .load(conn)
@@ -86,7 +85,7 @@ impl UnitMatch {
                     unit,
                     model,
                     lot,
-                    unit_warranty,
+                    unit_warranty: Some(unit_warranty),
                     lot_warranty,
                 },
             )

@@ -91,17 +91,12 @@ pub async fn register(
                 let not_sold = !matches!(unit.status.as_str(), "sold" | "shipped" | "registered");
                 insert(conn, r, "active", not_sold).await?;
                 diesel::sql_query(
-                    "INSERT INTO unit_warranty (unit_id, purchased_on) VALUES ($1, $2)
-                     ON CONFLICT (unit_id) DO UPDATE SET purchased_on = excluded.purchased_on",
+                    "UPDATE units SET purchased_on = $2, updated_at = now(),
+                            status = CASE WHEN status IN ('sold', 'shipped') THEN 'registered' ELSE status END
+                     WHERE id = $1",
                 )
                 .bind::<BigInt, _>(r.unit_id)
                 .bind::<Date, _>(r.purchased_on)
-                .execute(conn)
-                .await?;
-                diesel::sql_query(
-                    "UPDATE units SET status = 'registered', updated_at = now() WHERE id = $1 AND status IN ('sold', 'shipped')",
-                )
-                .bind::<BigInt, _>(r.unit_id)
                 .execute(conn)
                 .await?;
                 // The history names the account by number only: no personal data.
@@ -344,10 +339,7 @@ pub async fn decide(
             .bind::<Text, _>(note)
             .execute(conn)
             .await?;
-            diesel::sql_query(
-                "INSERT INTO unit_warranty (unit_id, purchased_on) VALUES ($1, $2)
-                 ON CONFLICT (unit_id) DO UPDATE SET purchased_on = excluded.purchased_on",
-            )
+            diesel::sql_query("UPDATE units SET purchased_on = $2, updated_at = now() WHERE id = $1")
             .bind::<BigInt, _>(request.unit_id)
             .bind::<Date, _>(request.purchased_on)
             .execute(conn)

@@ -61,6 +61,8 @@ diesel::table! {
         production_date -> Date,
         expiry_date -> Nullable<Date>,
         created_at -> Timestamptz,
+        warranty_extra_months -> Int4,
+        warranty_extended_to -> Nullable<Date>,
     }
 }
 
@@ -151,6 +153,11 @@ diesel::table! {
         updated_at -> Timestamptz,
         created_by -> Text,
         sold_on -> Nullable<Date>,
+        purchased_on -> Nullable<Date>,
+        warranty_extra_months -> Int4,
+        warranty_extended_to -> Nullable<Date>,
+        inherited_from -> Nullable<Date>,
+        inherited_end -> Nullable<Date>,
     }
 }
 
@@ -273,14 +280,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    lot_warranty (lot_id) {
-        lot_id -> Int8,
-        extra_months -> Int4,
-        extended_to -> Nullable<Date>,
-    }
-}
-
-diesel::table! {
     registrations (id) {
         id -> Int8,
         unit_id -> Int8,
@@ -306,17 +305,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    unit_warranty (unit_id) {
-        unit_id -> Int8,
-        purchased_on -> Nullable<Date>,
-        extra_months -> Int4,
-        extended_to -> Nullable<Date>,
-        inherited_from -> Nullable<Date>,
-        inherited_end -> Nullable<Date>,
-    }
-}
-
-diesel::table! {
     warranty_extensions (id) {
         id -> Int8,
         unit_id -> Nullable<Int8>,
@@ -337,8 +325,6 @@ diesel::joinable!(unit_events -> units (unit_id));
 diesel::joinable!(units -> locations (location_id));
 diesel::joinable!(units -> lots (lot_id));
 diesel::joinable!(units -> product_models (model_id));
-diesel::joinable!(unit_warranty -> units (unit_id));
-diesel::joinable!(lot_warranty -> lots (lot_id));
 diesel::joinable!(registrations -> units (unit_id));
 diesel::joinable!(model_pictures -> product_models (model_id));
 diesel::joinable!(sale_units -> sales (sale_id));
@@ -354,7 +340,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     import_jobs,
     locations,
-    lot_warranty,
     lots,
     model_pictures,
     outbox,
@@ -370,7 +355,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     stock_counts,
     unit_components,
     unit_events,
-    unit_warranty,
     units,
     warranty_extensions,
 );

@@ -1,29 +1,33 @@
-//! The warranty beyond a model's terms, as stored: per-unit and per-lot summaries that every
-//! lookup joins by primary key (registered purchase date, extensions, inheritance).
+//! The warranty beyond a model's terms, as stored on the rows every lookup already reads: the
+//! unit's registered purchase date, extensions and inheritance, and its lot's extensions.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{lot_warranty, unit_warranty};
+use super::schema::{lots, units};
 use crate::domain::warranty::Adjustments;
 
 #[derive(Debug, Clone, Copy, Default, Queryable, Selectable)]
-#[diesel(table_name = unit_warranty)]
+#[diesel(table_name = units)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct UnitWarranty {
     pub purchased_on: Option<NaiveDate>,
+    #[diesel(column_name = warranty_extra_months)]
     pub extra_months: i32,
+    #[diesel(column_name = warranty_extended_to)]
     pub extended_to: Option<NaiveDate>,
     pub inherited_from: Option<NaiveDate>,
     pub inherited_end: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Queryable, Selectable)]
-#[diesel(table_name = lot_warranty)]
+#[diesel(table_name = lots)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct LotWarranty {
+    #[diesel(column_name = warranty_extra_months)]
     pub extra_months: i32,
+    #[diesel(column_name = warranty_extended_to)]
     pub extended_to: Option<NaiveDate>,
 }
 
@@ -46,14 +50,14 @@ pub async fn of_unit(
     unit_id: i64,
     lot_id: Option<i64>,
 ) -> QueryResult<(Option<UnitWarranty>, Option<LotWarranty>)> {
-    let unit = unit_warranty::table
+    let unit = units::table
         .find(unit_id)
         .select(UnitWarranty::as_select())
         .first(conn)
         .await
         .optional()?;
     let lot = match lot_id {
-        Some(id) => lot_warranty::table
+        Some(id) => lots::table
             .find(id)
             .select(LotWarranty::as_select())
             .first(conn)
@@ -99,42 +103,36 @@ pub async fn extend(
         let add = months.unwrap_or(0);
         match target {
             Target::Unit(id) => {
-                diesel::insert_into(unit_warranty::table)
-                    .values((
-                        unit_warranty::unit_id.eq(id),
-                        unit_warranty::extra_months.eq(add),
-                        unit_warranty::extended_to.eq(until),
-                    ))
-                    .on_conflict(unit_warranty::unit_id)
-                    .do_update()
-                    .set((
-                        unit_warranty::extra_months.eq(unit_warranty::extra_months + add),
-                        unit_warranty::extended_to.eq(diesel::dsl::sql::<
-                            diesel::sql_types::Nullable<diesel::sql_types::Date>,
-                        >(
-                            "greatest(unit_warranty.extended_to, excluded.extended_to)",
-                        )),
-                    ))
+                diesel::update(units::table.find(id))
+                    .set(
+                        (
+                            units::warranty_extra_months.eq(units::warranty_extra_months + add),
+                            units::warranty_extended_to.eq(diesel::dsl::sql::<
+                                diesel::sql_types::Nullable<diesel::sql_types::Date>,
+                            >(
+                                "greatest(warranty_extended_to, "
+                            )
+                            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Date>, _>(until)
+                            .sql(")")),
+                        ),
+                    )
                     .execute(conn)
                     .await?;
             }
             Target::Lot(id) => {
-                diesel::insert_into(lot_warranty::table)
-                    .values((
-                        lot_warranty::lot_id.eq(id),
-                        lot_warranty::extra_months.eq(add),
-                        lot_warranty::extended_to.eq(until),
-                    ))
-                    .on_conflict(lot_warranty::lot_id)
-                    .do_update()
-                    .set((
-                        lot_warranty::extra_months.eq(lot_warranty::extra_months + add),
-                        lot_warranty::extended_to.eq(diesel::dsl::sql::<
-                            diesel::sql_types::Nullable<diesel::sql_types::Date>,
-                        >(
-                            "greatest(lot_warranty.extended_to, excluded.extended_to)",
-                        )),
-                    ))
+                diesel::update(lots::table.find(id))
+                    .set(
+                        (
+                            lots::warranty_extra_months.eq(lots::warranty_extra_months + add),
+                            lots::warranty_extended_to.eq(diesel::dsl::sql::<
+                                diesel::sql_types::Nullable<diesel::sql_types::Date>,
+                            >(
+                                "greatest(warranty_extended_to, "
+                            )
+                            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Date>, _>(until)
+                            .sql(")")),
+                        ),
+                    )
                     .execute(conn)
                     .await?;
             }

@@ -137,7 +137,7 @@ async fn a_replacement_shows_the_warranty_it_inherited() {
     let app = spawn_app().await;
     // SN1600 replaced a unit whose cover ran to 2030-05-31; its own start is unknown.
     app.sql("UPDATE units SET manufactured_on = NULL, lot_id = NULL WHERE serial = 'SN1600'");
-    app.sql("INSERT INTO unit_warranty (unit_id, inherited_from, inherited_end) SELECT id, '2026-01-15', '2030-05-31' FROM units WHERE serial = 'SN1600'");
+    app.sql("UPDATE units SET inherited_from = '2026-01-15', inherited_end = '2030-05-31' WHERE serial = 'SN1600'");
     let body = lookup(&app, "SN1600").await;
     assert!(body.contains("31 May 2030"), "{body}");
 }
