@@ -368,3 +368,50 @@ pub async fn decide(
     })
     .await
 }
+
+/// One line of a registrations export (what an authority asks for in a recall).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ExportLine {
+    #[diesel(sql_type = Text)]
+    pub gtin: String,
+    #[diesel(sql_type = Text)]
+    pub serial: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub lot: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Text)]
+    pub contact_email: String,
+    #[diesel(sql_type = Bool)]
+    pub contact_retained: bool,
+    #[diesel(sql_type = Date)]
+    pub purchased_on: NaiveDate,
+    #[diesel(sql_type = Text)]
+    pub place_of_purchase: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub registered_at: DateTime<Utc>,
+}
+
+/// The current registrations (active or waiting for staff) of a model or of a lot.
+pub async fn export(
+    conn: &mut AsyncPgConnection,
+    model_id: Option<i64>,
+    lot_id: Option<i64>,
+) -> diesel::QueryResult<Vec<ExportLine>> {
+    diesel::sql_query(
+        "SELECT m.gtin, u.serial, l.code AS lot, r.status, r.contact_email, r.contact_retained,
+                r.purchased_on, r.place_of_purchase, r.created_at AS registered_at
+         FROM registrations r
+         JOIN units u ON u.id = r.unit_id
+         JOIN product_models m ON m.id = u.model_id
+         LEFT JOIN lots l ON l.id = u.lot_id
+         WHERE r.status IN ('active', 'pending_transfer')
+           AND ($1::bigint IS NULL OR u.model_id = $1)
+           AND ($2::bigint IS NULL OR u.lot_id = $2)
+         ORDER BY u.serial_key, r.created_at",
+    )
+    .bind::<Nullable<BigInt>, _>(model_id)
+    .bind::<Nullable<BigInt>, _>(lot_id)
+    .load(conn)
+    .await
+}

@@ -32,7 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(super::pictures::admin_routes)
         .configure(super::labels::routes)
         .configure(super::counts::routes)
-        .configure(super::warranty::routes);
+        .configure(super::warranty::routes)
+        .configure(super::transfers::admin_routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -456,6 +457,7 @@ const AUDIT_EVENTS: &[&str] = &[
     "warranty_extended",
     "transfer_approved",
     "transfer_rejected",
+    "registrations_exported",
 ];
 
 async fn audit(

@@ -12,6 +12,73 @@ use super::{AppError, AppState, render, see_other};
 use crate::db::registrations::StaffRegistration;
 use crate::mail::messages;
 
+/// The export, admins only (it carries personal data): `/admin/registrations.csv?model=` or `?lot=`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/registrations.csv", web::get().to(export));
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    model: Option<i64>,
+    lot: Option<i64>,
+}
+
+async fn export(
+    req: HttpRequest,
+    user: SignedIn,
+    state: web::Data<AppState>,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, AppError> {
+    if q.model.is_some() == q.lot.is_some() {
+        return Err(AppError::BadRequest(
+            "Say which model or which lot to export (one of them).".into(),
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    let lines = crate::db::registrations::export(&mut conn, q.model, q.lot).await?;
+    drop(conn);
+    let what = match (q.model, q.lot) {
+        (Some(m), _) => format!("model-{m}"),
+        (_, Some(l)) => format!("lot-{l}"),
+        _ => String::new(),
+    };
+    super::catalogue::audit(
+        &req,
+        &state,
+        user.account.id,
+        "registrations_exported",
+        &format!("{what}: {} registration(s)", lines.len()),
+    )
+    .await?;
+    super::csv_download(
+        &format!("registrations-{what}.csv"),
+        &[
+            "gtin",
+            "serial",
+            "lot",
+            "status",
+            "contact_email",
+            "account_deleted",
+            "purchased_on",
+            "place_of_purchase",
+            "registered_at",
+        ],
+        lines.into_iter().map(|l| {
+            vec![
+                l.gtin,
+                l.serial,
+                l.lot.unwrap_or_default(),
+                l.status,
+                l.contact_email,
+                l.contact_retained.to_string(),
+                l.purchased_on.to_string(),
+                l.place_of_purchase,
+                l.registered_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            ]
+        }),
+    )
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/registrations", web::get().to(list))
         .route("/registrations/{id}", web::get().to(show))

@@ -527,6 +527,7 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/staff/units/1",
         "/staff/stations",
         "/staff/registrations",
+        "/admin/registrations.csv?model=1",
         "/admin/warranty/extend?unit=1",
     ];
     let anonymous = app.browser();

@@ -347,6 +347,34 @@ async fn staff_approve_or_reject_a_transfer_and_both_parties_are_told_by_mail() 
     ] {
         assert!(!m.contains(other), "no one learns of the other: {m}");
     }
+    // What an authority asks for: the current owners of a lot, with their safety contact.
+    app.create_user("admin@example.com", PW, "admin");
+    let admin = app.browser();
+    app.login(&admin, "admin@example.com", PW).await;
+    let lot = app.scalar("SELECT id FROM lots WHERE code = 'ABC124'");
+    let (status, csv, _) = app
+        .get_with(&admin, &format!("/admin/registrations.csv?lot={lot}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        csv.starts_with("gtin,serial,lot,status,contact_email,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("09506000134352,SN1650,ABC124,active,bob@example.com,false,2026-03-01"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("SN1651,ABC124,active,ann@example.com"),
+        "{csv}"
+    );
+    assert!(!csv.contains("carl@"), "rejected requests are not owners");
+    let (status, _, _) = app
+        .get_with(&staff, &format!("/admin/registrations.csv?lot={lot}"))
+        .await;
+    assert_eq!(status, 403, "admins only");
+    let (status, _, _) = app.get_with(&admin, "/admin/registrations.csv").await;
+    assert_eq!(status, 400);
     // Decided once only; customers cannot reach the staff pages.
     let (status, _, _) = app
         .submit(
