@@ -104,6 +104,7 @@ struct UnitPage {
     unlink_error: Option<String>,
     genealogy: crate::db::genealogy::Genealogy,
     component_error: Option<String>,
+    registrations: Vec<crate::db::registrations::StaffRegistration>,
 }
 
 #[derive(serde::Deserialize)]
@@ -136,6 +137,8 @@ async fn unit_page(
         _ => None,
     };
     let genealogy = crate::db::genealogy::Genealogy::of(&mut conn, h.unit_id).await?;
+    let registrations =
+        crate::db::registrations::StaffRegistration::of_unit(&mut conn, h.unit_id).await?;
     Ok(render(
         StatusCode::OK,
         &UnitPage {
@@ -149,6 +152,7 @@ async fn unit_page(
             unlink_error: q.unlink_error.clone(),
             genealogy,
             component_error: q.component_error.clone(),
+            registrations,
         },
     ))
 }

@@ -387,6 +387,11 @@ async fn staff_approve_or_reject_a_transfer_and_both_parties_are_told_by_mail() 
     assert_eq!(status, 409);
     let (status, _, _) = app.get_with(&bob, "/staff/registrations").await;
     assert_eq!(status, 403);
+    // The unit's page lists every registration of it, for staff.
+    let unit = app.scalar("SELECT id FROM units WHERE serial = 'SN1650'");
+    let (_, page, _) = app.get_with(&staff, &format!("/staff/units/{unit}")).await;
+    assert!(page.contains("active · bob@example.com"), "{page}");
+    assert!(page.contains("ended · ann@example.com"), "{page}");
     // Bob's product page now shows the warranty from his purchase date.
     let (_, mine, _) = app.get_with(&bob, "/account/products").await;
     assert!(
