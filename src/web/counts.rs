@@ -15,7 +15,6 @@ use crate::db::catalogue::Location;
 use crate::db::counts::{self, Actor, CountError, CountLine, OpenRefusal, Scan, StockCount, Tally};
 use crate::domain::counts::{Category, scan_key};
 use crate::domain::import::{RowError, shorten};
-use crate::domain::lookup::LookupQuery;
 
 /// Lines of one category per page.
 const PER_PAGE: i64 = 200;
@@ -486,54 +485,17 @@ pub struct ScansForm {
     scans: String,
 }
 
-/// The scanned or typed lines of the form, one per line: a bare serial, a GS1 element string
-/// (with GS characters) or a Digital Link. The GTIN, when a line carries one, names the model.
+/// The scanned or typed lines of the form as scans; the GTIN, when a line carries one, names
+/// the model.
 fn scan_lines(state: &AppState, text: &str) -> Result<Vec<Scan>, Vec<RowError>> {
-    let catalogue = state.catalogue();
-    let mut scans = Vec::new();
-    let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i as u64 + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let q = match LookupQuery::parse(raw, None) {
-            Ok(q) => q,
-            Err(e) => {
-                errors.push(RowError {
-                    line,
-                    column: shorten(raw.trim()),
-                    reason: e.message,
-                });
-                continue;
-            }
-        };
-        let model = match q.gtin {
-            None => None,
-            Some(g) => match catalogue.iter().find(|m| m.gtin == g.as_string()) {
-                Some(m) => Some(m),
-                None => {
-                    errors.push(RowError {
-                        line,
-                        column: shorten(raw.trim()),
-                        reason: format!("No product model has GTIN {}", g.as_string()),
-                    });
-                    continue;
-                }
-            },
-        };
-        let serial = q.serial.as_str().to_owned();
-        scans.push(Scan {
-            model_id: model.map(|m| m.id),
-            serial_key: scan_key(&serial, model.map(|m| m.serials_case_sensitive)),
-            serial,
-        });
-    }
-    if errors.is_empty() {
-        Ok(scans)
-    } else {
-        Err(errors)
-    }
+    Ok(super::scanned_lines(state, text)?
+        .into_iter()
+        .map(|l| Scan {
+            model_id: l.model.map(|(id, _)| id),
+            serial_key: scan_key(&l.serial, l.model.map(|(_, case_sensitive)| case_sensitive)),
+            serial: l.serial,
+        })
+        .collect())
 }
 
 async fn add_scans(

@@ -126,6 +126,68 @@ pub fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// One line of a textarea of scans: what a scanner typed (a GS1 element string with GS
+/// characters, a Digital Link) or a person typed (a bare serial).
+pub struct ScannedLine {
+    /// 1-based line in the textarea.
+    pub line: u64,
+    /// The model the line's GTIN names, if it carries one: (id, serials case-sensitive).
+    pub model: Option<(i64, bool)>,
+    pub serial: String,
+}
+
+/// Reads a textarea of scans, one per line (blank lines skipped); every unreadable line and
+/// every unknown GTIN is reported with its line number.
+pub fn scanned_lines(
+    state: &AppState,
+    text: &str,
+) -> Result<Vec<ScannedLine>, Vec<crate::domain::import::RowError>> {
+    use crate::domain::import::{RowError, shorten};
+    let catalogue = state.catalogue();
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i as u64 + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let mut refuse = |reason: String| {
+            errors.push(RowError {
+                line,
+                column: shorten(raw.trim()),
+                reason,
+            })
+        };
+        let q = match crate::domain::lookup::LookupQuery::parse(raw, None) {
+            Ok(q) => q,
+            Err(e) => {
+                refuse(e.message);
+                continue;
+            }
+        };
+        let model = match q.gtin.map(|g| g.as_string()) {
+            None => None,
+            Some(g) => match catalogue.iter().find(|m| m.gtin == g) {
+                Some(m) => Some((m.id, m.serials_case_sensitive)),
+                None => {
+                    refuse(format!("No product model has GTIN {g}"));
+                    continue;
+                }
+            },
+        };
+        lines.push(ScannedLine {
+            line,
+            model,
+            serial: q.serial.as_str().to_owned(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(lines)
+    } else {
+        Err(errors)
+    }
+}
+
 /// A CSV file download (reports): a header line, then one record per row.
 pub fn csv_download(
     filename: &str,

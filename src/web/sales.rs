@@ -10,8 +10,7 @@ use super::account::Field;
 use super::session::{CsrfForm, SignedIn};
 use super::{AppError, AppState, render, see_other};
 use crate::db::sales::{SaleLine, SaleSummary};
-use crate::domain::import::{RowError, shorten};
-use crate::domain::lookup::LookupQuery;
+use crate::domain::import::RowError;
 use crate::domain::sales::{SaleHeader, unlink_reason};
 
 /// Lines one form may link; more go through the import.
@@ -146,64 +145,25 @@ async fn sales_page(
     .await
 }
 
-/// The serials of a form, one per line, each as typed, scanned (element string with GS
-/// characters) or a Digital Link; the GTIN, when the line carries one, picks the model.
+/// The serials of a form as sale lines; the GTIN, when a line carries one, picks the model.
 fn serial_lines(
     state: &AppState,
     text: &str,
     sale: &SaleHeader,
 ) -> Result<Vec<SaleLine>, Vec<RowError>> {
-    let catalogue = state.catalogue();
-    let mut lines = Vec::new();
-    let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i as u64 + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let q = match LookupQuery::parse(raw, None) {
-            Ok(q) => q,
-            Err(e) => {
-                errors.push(RowError {
-                    line,
-                    column: shorten(raw.trim()),
-                    reason: e.message,
-                });
-                continue;
-            }
-        };
-        let model = match q.gtin {
-            None => None,
-            Some(g) => match catalogue.iter().find(|m| m.gtin == g.as_string()) {
-                Some(m) => Some(m),
-                None => {
-                    errors.push(RowError {
-                        line,
-                        column: shorten(raw.trim()),
-                        reason: format!("no product model has GTIN {}", g.as_string()),
-                    });
-                    continue;
-                }
+    Ok(super::scanned_lines(state, text)?
+        .into_iter()
+        .map(|l| SaleLine {
+            line: l.line,
+            model_id: l.model.map(|(id, _)| id),
+            serial_key: match l.model {
+                Some((_, false)) => l.serial.to_ascii_uppercase(),
+                _ => l.serial.clone(),
             },
-        };
-        let serial = q.serial.as_str().to_owned();
-        let serial_key = match model {
-            Some(m) if !m.serials_case_sensitive => serial.to_ascii_uppercase(),
-            _ => serial.clone(),
-        };
-        lines.push(SaleLine {
-            line,
-            model_id: model.map(|m| m.id),
-            serial,
-            serial_key,
+            serial: l.serial,
             sale: sale.clone(),
-        });
-    }
-    if errors.is_empty() {
-        Ok(lines)
-    } else {
-        Err(errors)
-    }
+        })
+        .collect())
 }
 
 async fn link(
