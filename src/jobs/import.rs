@@ -142,12 +142,12 @@ pub fn spawn(spec: ImportJobSpec) -> Result<()> {
 }
 
 async fn run(spec: ImportJobSpec) -> Result<()> {
-    let status = crate::db::import::connect(&spec.database_url).await?;
+    // One connection for the job's row (progress, then the outcome), one for the import.
+    let status = Arc::new(crate::db::import::connect(&spec.database_url).await?);
     let rows = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let ticker = {
-        let (rows, bytes) = (rows.clone(), bytes.clone());
-        let status = crate::db::import::connect(&spec.database_url).await?;
+        let (rows, bytes, status) = (rows.clone(), bytes.clone(), status.clone());
         let id = spec.id;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
