@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod files;
 pub mod jobs;
 pub mod mail;
 pub mod passwords;

@@ -2,7 +2,7 @@
 //! claim is held as a pending transfer for staff, never taken over silently.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Nullable, Text, Timestamptz};
 use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
@@ -30,6 +30,15 @@ pub struct NewRegistration<'a> {
     pub place_of_purchase: &'a str,
     pub marketing_consent: bool,
     pub reminder_wanted: bool,
+    pub proof: Option<StoredProof>,
+}
+
+/// A proof of purchase already written under `<data dir>/proofs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredProof {
+    pub file: String,
+    pub media_type: String,
+    pub bytes: i32,
 }
 
 #[derive(QueryableByName)]
@@ -51,7 +60,17 @@ pub async fn register(
     r: &NewRegistration<'_>,
     mail: impl FnOnce(Registered) -> anyhow::Result<Option<Mail>> + Send,
 ) -> anyhow::Result<Registered> {
-    conn.transaction::<_, anyhow::Error, _>(async |conn| {
+    conn.transaction::<_, anyhow::Error, _>(async |conn| register_in(conn, r, mail).await)
+        .await
+}
+
+/// [`register`], inside the caller's transaction.
+async fn register_in(
+    conn: &mut AsyncPgConnection,
+    r: &NewRegistration<'_>,
+    mail: impl FnOnce(Registered) -> anyhow::Result<Option<Mail>> + Send,
+) -> anyhow::Result<Registered> {
+    {
         // One registration of a unit at a time: the owner check below then sees every
         // registration committed before it.
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('registrations'), $1::int)")
@@ -114,8 +133,7 @@ pub async fn register(
             OutboxMail::enqueue(conn, &m).await?;
         }
         Ok(outcome)
-    })
-    .await
+    }
 }
 
 #[derive(QueryableByName)]
@@ -132,8 +150,9 @@ async fn insert(
 ) -> diesel::QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO registrations (unit_id, account_id, status, purchased_on, place_of_purchase,
-             marketing_consent, reminder_wanted, not_sold_flag, contact_email)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             marketing_consent, reminder_wanted, not_sold_flag, contact_email,
+             proof_file, proof_type, proof_bytes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind::<BigInt, _>(r.unit_id)
     .bind::<BigInt, _>(r.account_id)
@@ -144,6 +163,9 @@ async fn insert(
     .bind::<Bool, _>(r.reminder_wanted)
     .bind::<Bool, _>(not_sold)
     .bind::<Text, _>(r.email)
+    .bind::<Nullable<Text>, _>(r.proof.as_ref().map(|p| p.file.as_str()))
+    .bind::<Nullable<Text>, _>(r.proof.as_ref().map(|p| p.media_type.as_str()))
+    .bind::<Nullable<Integer>, _>(r.proof.as_ref().map(|p| p.bytes))
     .execute(conn)
     .await
     .map(|_| ())
@@ -176,10 +198,17 @@ pub struct MyProduct {
     pub name: String,
     #[diesel(sql_type = Nullable<Text>)]
     pub decision_note: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub proof_file: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub proof_type: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub proof_bytes: Option<i32>,
 }
 
 const MINE: &str = "SELECT r.id, r.status, r.purchased_on, r.place_of_purchase, r.reminder_wanted,
-        r.marketing_consent, r.created_at, u.serial, m.gtin, m.brand, m.name, r.decision_note
+        r.marketing_consent, r.created_at, u.serial, m.gtin, m.brand, m.name, r.decision_note,
+        r.proof_file, r.proof_type, r.proof_bytes
     FROM registrations r JOIN units u ON u.id = r.unit_id JOIN product_models m ON m.id = u.model_id";
 
 impl MyProduct {
@@ -236,10 +265,17 @@ pub struct StaffRegistration {
     pub product: String,
     #[diesel(sql_type = Nullable<Text>)]
     pub decision_note: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub proof_file: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub proof_type: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub proof_bytes: Option<i32>,
 }
 
 const STAFF: &str = "SELECT r.id, r.unit_id, r.status, r.contact_email, r.purchased_on, r.place_of_purchase,
-        r.not_sold_flag, r.created_at, u.serial, m.brand || ' ' || m.name AS product, r.decision_note
+        r.not_sold_flag, r.created_at, u.serial, m.brand || ' ' || m.name AS product, r.decision_note,
+        r.proof_file, r.proof_type, r.proof_bytes
     FROM registrations r JOIN units u ON u.id = r.unit_id JOIN product_models m ON m.id = u.model_id";
 
 impl StaffRegistration {
@@ -414,4 +450,174 @@ pub async fn export(
     .bind::<Nullable<BigInt>, _>(lot_id)
     .load(conn)
     .await
+}
+
+/// A registration typed before signing in, waiting for its author to sign in and confirm it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Draft {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub unit_id: i64,
+    #[diesel(sql_type = Date)]
+    pub purchased_on: NaiveDate,
+    #[diesel(sql_type = Text)]
+    pub place_of_purchase: String,
+    #[diesel(sql_type = Bool)]
+    pub marketing_consent: bool,
+    #[diesel(sql_type = Bool)]
+    pub reminder_wanted: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub proof_file: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub proof_type: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub proof_bytes: Option<i32>,
+    #[diesel(sql_type = Text)]
+    pub serial: String,
+    #[diesel(sql_type = Text)]
+    pub gtin: String,
+    #[diesel(sql_type = Text)]
+    pub product: String,
+}
+
+impl Draft {
+    /// The proof it carries, if any.
+    pub fn proof(&self) -> Option<StoredProof> {
+        Some(StoredProof {
+            file: self.proof_file.clone()?,
+            media_type: self.proof_type.clone()?,
+            bytes: self.proof_bytes.unwrap_or(0),
+        })
+    }
+
+    /// Keeps a draft for `hours`, named by the hash of its token.
+    pub async fn create(
+        conn: &mut AsyncPgConnection,
+        token_hash: &[u8],
+        r: &NewRegistration<'_>,
+        hours: i64,
+    ) -> diesel::QueryResult<()> {
+        diesel::sql_query(
+            "INSERT INTO registration_drafts (token_hash, unit_id, purchased_on, place_of_purchase,
+                 marketing_consent, reminder_wanted, proof_file, proof_type, proof_bytes, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(hours => $10::int))",
+        )
+        .bind::<Bytea, _>(token_hash)
+        .bind::<BigInt, _>(r.unit_id)
+        .bind::<Date, _>(r.purchased_on)
+        .bind::<Text, _>(r.place_of_purchase)
+        .bind::<Bool, _>(r.marketing_consent)
+        .bind::<Bool, _>(r.reminder_wanted)
+        .bind::<Nullable<Text>, _>(r.proof.as_ref().map(|p| p.file.as_str()))
+        .bind::<Nullable<Text>, _>(r.proof.as_ref().map(|p| p.media_type.as_str()))
+        .bind::<Nullable<Integer>, _>(r.proof.as_ref().map(|p| p.bytes))
+        .bind::<Integer, _>(hours as i32)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    }
+
+    /// The live draft named by `token_hash`.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        token_hash: &[u8],
+    ) -> diesel::QueryResult<Option<Self>> {
+        diesel::sql_query(
+            "SELECT d.id, d.unit_id, d.purchased_on, d.place_of_purchase, d.marketing_consent,
+                    d.reminder_wanted, d.proof_file, d.proof_type, d.proof_bytes, u.serial, m.gtin,
+                    m.brand || ' ' || m.name AS product
+             FROM registration_drafts d
+             JOIN units u ON u.id = d.unit_id JOIN product_models m ON m.id = u.model_id
+             WHERE d.token_hash = $1 AND d.expires_at > now()",
+        )
+        .bind::<Bytea, _>(token_hash)
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Turns the draft into a registration of `account_id` (mailing `email`), in one
+    /// transaction that also deletes the draft, so it is used once. `None`: no such live draft.
+    pub async fn complete(
+        conn: &mut AsyncPgConnection,
+        token_hash: &[u8],
+        account_id: i64,
+        email: &str,
+        mail: impl FnOnce(&Draft, Registered) -> anyhow::Result<Option<Mail>> + Send,
+    ) -> anyhow::Result<Option<(Draft, Registered)>> {
+        conn.transaction::<_, anyhow::Error, _>(async |conn| {
+            let Some(draft) = Draft::find(conn, token_hash).await? else {
+                return Ok(None);
+            };
+            let deleted = diesel::sql_query("DELETE FROM registration_drafts WHERE id = $1")
+                .bind::<BigInt, _>(draft.id)
+                .execute(conn)
+                .await?;
+            if deleted == 0 {
+                return Ok(None);
+            }
+            let r = NewRegistration {
+                unit_id: draft.unit_id,
+                account_id,
+                email,
+                purchased_on: draft.purchased_on,
+                place_of_purchase: &draft.place_of_purchase,
+                marketing_consent: draft.marketing_consent,
+                reminder_wanted: draft.reminder_wanted,
+                proof: draft.proof(),
+            };
+            let d = &draft;
+            let outcome = register_in(conn, &r, |o| mail(d, o)).await?;
+            Ok(Some((draft.clone(), outcome)))
+        })
+        .await
+    }
+
+    /// Deletes expired drafts and returns the proof files they held, to be removed.
+    pub async fn purge_expired(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<String>> {
+        #[derive(QueryableByName)]
+        struct File {
+            #[diesel(sql_type = Nullable<Text>)]
+            proof_file: Option<String>,
+        }
+        let rows: Vec<File> = diesel::sql_query(
+            "DELETE FROM registration_drafts WHERE expires_at <= now() RETURNING proof_file",
+        )
+        .load(conn)
+        .await?;
+        Ok(rows.into_iter().filter_map(|r| r.proof_file).collect())
+    }
+}
+
+/// Attaches (or replaces) the proof of an account's registration; returns the file it replaced.
+/// `None`: the registration is not the account's (or is over).
+pub async fn set_proof(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    account_id: i64,
+    proof: &StoredProof,
+) -> diesel::QueryResult<Option<Option<String>>> {
+    #[derive(QueryableByName)]
+    struct Old {
+        #[diesel(sql_type = Nullable<Text>)]
+        old: Option<String>,
+    }
+    let old: Option<Old> = diesel::sql_query(
+        "UPDATE registrations r SET proof_file = $3, proof_type = $4, proof_bytes = $5
+         FROM (SELECT id, proof_file AS old FROM registrations
+               WHERE id = $1 AND account_id = $2 AND status IN ('active', 'pending_transfer')
+               FOR UPDATE) o
+         WHERE r.id = o.id
+         RETURNING o.old",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(account_id)
+    .bind::<Text, _>(&proof.file)
+    .bind::<Text, _>(&proof.media_type)
+    .bind::<Integer, _>(proof.bytes)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(old.map(|o| o.old))
 }

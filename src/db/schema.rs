@@ -296,6 +296,7 @@ diesel::table! {
         retained_until -> Nullable<Date>,
         proof_file -> Nullable<Text>,
         proof_type -> Nullable<Text>,
+        proof_bytes -> Nullable<Int4>,
         created_at -> Timestamptz,
         decided_at -> Nullable<Timestamptz>,
         decided_by -> Nullable<Int8>,

@@ -10,6 +10,7 @@ pub mod import;
 pub mod labels;
 pub mod lookup;
 pub mod picture;
+pub mod proof;
 pub mod sales;
 pub mod serial;
 pub mod serial_format;

@@ -2,11 +2,30 @@
 
 use super::{Mail, Message};
 
-pub fn verify_email(base_url: &str, to: &str, token: &str) -> anyhow::Result<Mail> {
+fn encode(v: &str) -> String {
+    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// `next`: where to go after confirming and signing in (a local path, e.g. a registration
+/// waiting to be finished).
+pub fn verify_email(
+    base_url: &str,
+    to: &str,
+    token: &str,
+    next: Option<&str>,
+) -> anyhow::Result<Mail> {
+    let mut link = format!("{base_url}/account/verify?token={token}");
+    let mut paragraphs = vec!["Please confirm that this is your email address, so we can reach you about the products you register (safety recalls and warranty).".to_owned()];
+    if let Some(next) = next {
+        link.push_str(&format!("&next={}", encode(next)));
+        if next.starts_with("/register/finish") {
+            paragraphs.push("Your product registration is kept: after confirming, sign in and it is one click away.".into());
+        }
+    }
     Message {
         greeting: "Hello,".into(),
-        paragraphs: vec!["Please confirm that this is your email address, so we can reach you about the products you register (safety recalls and warranty).".into()],
-        action: Some(("Confirm my email address".into(), format!("{base_url}/account/verify?token={token}"))),
+        paragraphs,
+        action: Some(("Confirm my email address".into(), link)),
         after: vec!["The link works once and for 48 hours. If you did not create an account, ignore this mail: nothing happens without the link.".into()],
     }
     .into_mail("verify_email", to, "Confirm your email address")
@@ -14,11 +33,15 @@ pub fn verify_email(base_url: &str, to: &str, token: &str) -> anyhow::Result<Mai
 
 /// Sent instead of a verification mail when someone signs up with an address that already has
 /// an account: the sign-up page answers the same either way, and the owner learns of it.
-pub fn signup_existing(base_url: &str, to: &str) -> anyhow::Result<Mail> {
+pub fn signup_existing(base_url: &str, to: &str, next: Option<&str>) -> anyhow::Result<Mail> {
+    let link = match next {
+        Some(n) => format!("{base_url}/login?next={}", encode(n)),
+        None => format!("{base_url}/login"),
+    };
     Message {
         greeting: "Hello,".into(),
         paragraphs: vec!["Someone tried to create an account with this email address, but you already have one.".into()],
-        action: Some(("Sign in".into(), format!("{base_url}/login"))),
+        action: Some(("Sign in".into(), link)),
         after: vec![format!("Forgotten your password? Reset it at {base_url}/password/forgot. If this was not you, you can ignore this mail.")],
     }
     .into_mail("signup_existing", to, "You already have an account")
@@ -204,7 +227,13 @@ mod tests {
 
     #[test]
     fn mails_have_both_bodies_with_the_link() {
-        let m = verify_email("https://portal.example", "ana@example.com", "TOKEN123").unwrap();
+        let m = verify_email(
+            "https://portal.example",
+            "ana@example.com",
+            "TOKEN123",
+            None,
+        )
+        .unwrap();
         assert!(
             m.text
                 .contains("https://portal.example/account/verify?token=TOKEN123")

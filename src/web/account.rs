@@ -198,6 +198,14 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     (local && n.len() <= 500).then(|| n.to_owned())
 }
 
+/// `path` with `?next=` when there is a return path.
+fn with_next(path: &str, next: Option<&str>) -> String {
+    match next {
+        Some(n) => format!("{path}?next={}", super::encode_query(n)),
+        None => path.to_owned(),
+    }
+}
+
 fn ip(req: &HttpRequest, state: &AppState) -> Option<String> {
     state.limiter.client_ip(req).map(|i| i.to_string())
 }
@@ -234,7 +242,7 @@ fn login_form(
         submit: "Sign in".into(),
         links: vec![
             ("Forgotten your password?".into(), "/password/forgot".into()),
-            ("Create an account".into(), "/signup".into()),
+            ("Create an account".into(), with_next("/signup", next)),
         ],
     }
 }
@@ -302,8 +310,11 @@ async fn login(
                     None,
                 )
                 .await?;
-                OutboxMail::enqueue(conn, &messages::verify_email(&base, &a.email, &token)?)
-                    .await?;
+                OutboxMail::enqueue(
+                    conn,
+                    &messages::verify_email(&base, &a.email, &token, next.as_deref())?,
+                )
+                .await?;
                 Ok(())
             })
             .await?;
@@ -439,6 +450,7 @@ fn signup_form(
     email: &str,
     email_error: Option<String>,
     password_error: Option<String>,
+    next: Option<&str>,
 ) -> FormPage {
     FormPage {
         title: "Create an account".into(),
@@ -449,7 +461,9 @@ fn signup_form(
         form_error: None,
         action: "/signup".into(),
         csrf_token: session.csrf_token.clone(),
-        hidden: vec![],
+        hidden: next
+            .map(|n| vec![("next".to_owned(), n.to_owned())])
+            .unwrap_or_default(),
         fields: vec![
             Field::new("email", "Email address", "email", "email").value(email).error(email_error),
             Field::new("password", "Choose a password", "password", "new-password")
@@ -457,18 +471,26 @@ fn signup_form(
                 .error(password_error),
         ],
         submit: "Create account".into(),
-        links: vec![("Already have an account? Sign in".into(), "/login".into())],
+        links: vec![(
+            "Already have an account? Sign in".into(),
+            with_next("/login", next),
+        )],
     }
 }
 
-async fn signup_page(session: Session) -> HttpResponse {
-    render(StatusCode::OK, &signup_form(&session, "", None, None))
+async fn signup_page(session: Session, q: web::Query<NoticeQuery>) -> HttpResponse {
+    let next = safe_next(q.next.as_deref());
+    render(
+        StatusCode::OK,
+        &signup_form(&session, "", None, None, next.as_deref()),
+    )
 }
 
 #[derive(Deserialize)]
 pub struct SignupForm {
     email: String,
     password: String,
+    next: Option<String>,
 }
 
 async fn signup(
@@ -478,6 +500,7 @@ async fn signup(
 ) -> Result<HttpResponse, AppError> {
     state.auth_limiter.check(&req)?;
     let CsrfForm { session, form } = f;
+    let next = safe_next(form.next.as_deref());
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
         Err(e) => {
@@ -488,6 +511,7 @@ async fn signup(
                     &form.email,
                     Some(capitalise(&e.to_string())),
                     None,
+                    next.as_deref(),
                 ),
             ));
         }
@@ -495,7 +519,7 @@ async fn signup(
     if let Err(why) = check_password(&form.password, &[email.as_str()]) {
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &signup_form(&session, &form.email, None, Some(why)),
+            &signup_form(&session, &form.email, None, Some(why), next.as_deref()),
         ));
     }
     // Hashed whether or not the address is taken, so both answers take as long.
@@ -517,7 +541,7 @@ async fn signup(
                 .await?;
                 OutboxMail::enqueue(
                     conn,
-                    &messages::verify_email(&base, email.as_str(), &token)?,
+                    &messages::verify_email(&base, email.as_str(), &token, next.as_deref())?,
                 )
                 .await?;
                 AuditEntry::record(
@@ -533,8 +557,11 @@ async fn signup(
                 .await?;
             }
             None => {
-                OutboxMail::enqueue(conn, &messages::signup_existing(&base, email.as_str())?)
-                    .await?;
+                OutboxMail::enqueue(
+                    conn,
+                    &messages::signup_existing(&base, email.as_str(), next.as_deref())?,
+                )
+                .await?;
                 AuditEntry::record(
                     conn,
                     AuditEvent {
@@ -574,22 +601,19 @@ fn confirm_form(
     action: &str,
     token: &str,
     submit: &str,
-) -> HttpResponse {
-    render(
-        StatusCode::OK,
-        &FormPage {
-            title: title.into(),
-            intro: vec![intro.into()],
-            notice: None,
-            form_error: None,
-            action: action.into(),
-            csrf_token: session.csrf_token.clone(),
-            hidden: vec![("token".into(), token.into())],
-            fields: vec![],
-            submit: submit.into(),
-            links: vec![],
-        },
-    )
+) -> FormPage {
+    FormPage {
+        title: title.into(),
+        intro: vec![intro.into()],
+        notice: None,
+        form_error: None,
+        action: action.into(),
+        csrf_token: session.csrf_token.clone(),
+        hidden: vec![("token".into(), token.into())],
+        fields: vec![],
+        submit: submit.into(),
+        links: vec![],
+    }
 }
 
 async fn token_valid(
@@ -612,14 +636,20 @@ async fn verify_page(
     q: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, AppError> {
     match token_valid(&state, q.token.as_deref(), TokenPurpose::VerifyEmail).await? {
-        Some((token, _)) => Ok(confirm_form(
-            &session,
-            "Confirm your email address",
-            "One click and your address is confirmed.",
-            "/account/verify",
-            &token,
-            "Confirm my email address",
-        )),
+        Some((token, _)) => {
+            let mut page = confirm_form(
+                &session,
+                "Confirm your email address",
+                "One click and your address is confirmed.",
+                "/account/verify",
+                &token,
+                "Confirm my email address",
+            );
+            if let Some(next) = safe_next(q.next.as_deref()) {
+                page.hidden.push(("next".into(), next));
+            }
+            Ok(render(StatusCode::OK, &page))
+        }
         None => Ok(expired_link()),
     }
 }
@@ -627,6 +657,7 @@ async fn verify_page(
 #[derive(Deserialize)]
 pub struct TokenForm {
     token: String,
+    next: Option<String>,
 }
 
 async fn verify(
@@ -661,10 +692,14 @@ async fn verify(
     if !done {
         return Ok(expired_link());
     }
-    Ok(see_other(if f.session.account.is_some() {
-        "/account?notice=verified"
-    } else {
-        "/login?notice=verified"
+    let next = safe_next(f.form.next.as_deref());
+    Ok(see_other(&match (f.session.account.is_some(), next) {
+        (true, Some(next)) => next,
+        (true, None) => "/account?notice=verified".to_owned(),
+        (false, Some(next)) => {
+            format!("/login?notice=verified&next={}", super::encode_query(&next))
+        }
+        (false, None) => "/login?notice=verified".to_owned(),
     }))
 }
 
@@ -694,7 +729,7 @@ async fn resend_verification(
             .await?;
             OutboxMail::enqueue(
                 conn,
-                &messages::verify_email(&base, &account.email, &token)?,
+                &messages::verify_email(&base, &account.email, &token, None)?,
             )
             .await?;
             Ok(())
@@ -1224,16 +1259,19 @@ async fn confirm_email_page(
     q: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, AppError> {
     match token_valid(&state, q.token.as_deref(), TokenPurpose::ChangeEmail).await? {
-        Some((token, t)) => Ok(confirm_form(
-            &session,
-            "Confirm your new email address",
-            &format!(
-                "Your account will use {} from now on.",
-                t.new_email.unwrap_or_default()
+        Some((token, t)) => Ok(render(
+            StatusCode::OK,
+            &confirm_form(
+                &session,
+                "Confirm your new email address",
+                &format!(
+                    "Your account will use {} from now on.",
+                    t.new_email.unwrap_or_default()
+                ),
+                "/account/email/confirm",
+                &token,
+                "Confirm the new address",
             ),
-            "/account/email/confirm",
-            &token,
-            "Confirm the new address",
         )),
         None => Ok(expired_link()),
     }

@@ -26,6 +26,9 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Something that was there (a link, a waiting form) is gone for good: title, message.
+    #[error("gone: {0}")]
+    Gone(String, String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -87,6 +90,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(..) => StatusCode::GONE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,6 +135,7 @@ impl ResponseError for AppError {
             AppError::Conflict(m) => {
                 ErrorPage::response(status, "That clashes with what is there", m)
             }
+            AppError::Gone(title, m) => ErrorPage::response(status, title, m),
             AppError::PayloadTooLarge => ErrorPage::response(
                 status,
                 "Too much data",

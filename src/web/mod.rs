@@ -9,6 +9,7 @@ pub mod error;
 pub mod genealogy;
 pub mod imports;
 pub mod labels;
+pub mod multipart;
 pub mod pictures;
 pub mod public;
 pub mod ratelimit;
@@ -306,6 +307,19 @@ async fn not_found(_req: HttpRequest) -> Result<HttpResponse, AppError> {
     ))
 }
 
+/// Forgets registrations typed before signing in that nobody came back for, with their files.
+async fn purge_drafts(state: &AppState) {
+    let Ok(mut conn) = state.pool.get().await else {
+        return;
+    };
+    match crate::db::registrations::Draft::purge_expired(&mut conn).await {
+        Ok(files) => {
+            crate::files::remove(&state.config.data_dir, crate::files::Store::Proofs, &files).await
+        }
+        Err(e) => tracing::warn!(error = %e, "registration draft clean-up failed"),
+    }
+}
+
 /// A bound, ready-to-run portal server.
 pub struct Application {
     server: Server,
@@ -400,6 +414,7 @@ impl Application {
                 {
                     tracing::warn!(error = %e, "session clean-up failed");
                 }
+                purge_drafts(&state).await;
             }
         });
         let worker = self.worker.map(|(mailer, settings)| {

@@ -194,8 +194,19 @@ async fn digital_link(
 ) -> Result<HttpResponse, AppError> {
     let link = DigitalLink::from_parts(req.uri().path(), req.uri().query())
         .map_err(|e| AppError::BadRequest(format!("This product link is not valid: {e}.")))?;
+    let gtin = link.gtin.as_string();
     match link.link_type.as_deref() {
         None | Some("gs1:defaultLink") | Some("gs1:pip") | Some("gs1:recallStatus") => {}
+        // The registration form, with what the code says already filled in.
+        Some("gs1:registerProduct") => {
+            let mut location = format!("/register?gtin={gtin}");
+            if let Some(serial) = &link.serial {
+                location.push_str(&format!("&serial={}", encode(serial.as_str())));
+            }
+            return Ok(HttpResponse::TemporaryRedirect()
+                .insert_header((header::LOCATION, location))
+                .finish());
+        }
         Some(other) => {
             return Err(AppError::not_found(
                 "Link type not available",
@@ -203,7 +214,6 @@ async fn digital_link(
             ));
         }
     }
-    let gtin = link.gtin.as_string();
     match (&link.serial, &link.lot) {
         (Some(serial), lot) => {
             let mut location = format!("/check?serial={}&gtin={gtin}", encode(serial.as_str()));

@@ -1,25 +1,42 @@
 //! Product registration (customers): `/register` (from a lookup result or a product's QR code,
 //! GTIN and serial prefilled), and "My products" (`/account/products`).
+//!
+//! Anyone may fill in the form. Someone not signed in gets a draft, named by a secret in the
+//! address `/register/finish?draft=…`; that address travels through sign-in, sign-up and the
+//! confirmation mail as the return path, so nothing typed is lost, and the draft becomes a
+//! registration when its author, signed in, confirms it.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_multipart::Multipart;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
 use super::account::Field;
-use super::session::{CsrfForm, SignedIn};
-use super::{AppError, AppState, render, see_other};
+use super::multipart::{CsrfMultipart, FilePart};
+use super::session::{CsrfForm, Session, SignedIn};
+use super::{AppError, AppState, encode_query, render, see_other};
 use crate::db::lookup::UnitMatch;
-use crate::db::registrations::{MyProduct, NewRegistration, Registered};
+use crate::db::registrations::{Draft, MyProduct, NewRegistration, Registered, StoredProof};
 use crate::domain::lookup::{LookupField, LookupQuery};
-use crate::mail::messages;
+use crate::domain::proof::{self, MAX_PROOF_BYTES, ProofType};
+use crate::files::{self, Store};
+use crate::mail::{Mail, messages};
+use crate::tokens::{hash_token, new_token};
+
+/// How long a draft waits for its author to sign in (the confirmation link lasts 48 hours).
+const DRAFT_HOURS: i64 = 7 * 24;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/register", web::get().to(register_page))
         .route("/register", web::post().to(register))
+        .route("/register/finish", web::get().to(finish_page))
+        .route("/register/finish", web::post().to(finish))
         .route("/account/products", web::get().to(products))
-        .route("/account/products/{id}", web::get().to(product));
+        .route("/account/products/{id}", web::get().to(product))
+        .route("/account/products/{id}/proof", web::get().to(own_proof))
+        .route("/account/products/{id}/proof", web::post().to(add_proof));
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -40,7 +57,11 @@ pub struct RegisterForm {
 #[template(path = "account/register.html")]
 struct RegisterPage {
     csrf_token: String,
+    signed_in: bool,
     fields: Vec<Field>,
+    proof_error: Option<String>,
+    proof_again: bool,
+    max_proof_mb: usize,
     marketing: bool,
     reminder: bool,
     has_errors: bool,
@@ -48,7 +69,13 @@ struct RegisterPage {
 
 type Errors = Vec<(&'static str, String)>;
 
-fn page(user: &SignedIn, status: StatusCode, form: &RegisterForm, errors: &Errors) -> HttpResponse {
+fn page(
+    session: &Session,
+    status: StatusCode,
+    form: &RegisterForm,
+    errors: &Errors,
+    proof_sent: bool,
+) -> HttpResponse {
     let err = |name: &str| {
         errors
             .iter()
@@ -73,11 +100,17 @@ fn page(user: &SignedIn, status: StatusCode, form: &RegisterForm, errors: &Error
             .hint("The shop or website.")
             .error(err("place_of_purchase")),
     ];
+    let proof_error = err("proof");
     render(
         status,
         &RegisterPage {
-            csrf_token: user.session.csrf_token.clone(),
+            csrf_token: session.csrf_token.clone(),
+            signed_in: session.account.is_some(),
             fields,
+            // A browser never refills a file input: say so when one was sent and is now gone.
+            proof_again: proof_sent && proof_error.is_none() && !errors.is_empty(),
+            proof_error,
+            max_proof_mb: MAX_PROOF_BYTES / 1_048_576,
             marketing: form.marketing.is_some(),
             reminder: form.reminder.is_some(),
             has_errors: !errors.is_empty(),
@@ -85,12 +118,12 @@ fn page(user: &SignedIn, status: StatusCode, form: &RegisterForm, errors: &Error
     )
 }
 
-async fn register_page(user: SignedIn, q: web::Query<RegisterForm>) -> HttpResponse {
+async fn register_page(session: Session, q: web::Query<RegisterForm>) -> HttpResponse {
     let mut form = q.into_inner();
     // Boxes are never ticked in advance, whatever the address says.
     form.marketing = None;
     form.reminder = None;
-    page(&user, StatusCode::OK, &form, &Vec::new())
+    page(&session, StatusCode::OK, &form, &Vec::new(), false)
 }
 
 fn check_details(form: &RegisterForm, today: NaiveDate, errors: &mut Errors) -> Option<NaiveDate> {
@@ -126,18 +159,15 @@ fn check_details(form: &RegisterForm, today: NaiveDate, errors: &mut Errors) -> 
     }
 }
 
-async fn register(
-    user: SignedIn,
-    state: web::Data<AppState>,
-    form: CsrfForm<RegisterForm>,
-) -> Result<HttpResponse, AppError> {
-    let form = form.form;
-    let today = chrono::Utc::now().date_naive();
-    let mut errors = Errors::new();
-    let purchased_on = check_details(&form, today, &mut errors);
+/// The one unit the form names, or the error that says why not.
+async fn find_unit(
+    state: &AppState,
+    form: &RegisterForm,
+    errors: &mut Errors,
+) -> Result<Option<UnitMatch>, AppError> {
     let gtin = Some(form.gtin.as_str()).filter(|g| !g.trim().is_empty());
     let query = match LookupQuery::parse(&form.serial, gtin) {
-        Ok(q) => Some(q),
+        Ok(q) => q,
         Err(e) => {
             let field = if e.field == LookupField::Gtin {
                 "gtin"
@@ -145,76 +175,383 @@ async fn register(
                 "serial"
             };
             errors.push((field, e.message));
-            None
+            return Ok(None);
         }
     };
-    let unit = match &query {
-        None => None,
-        Some(q) => {
-            let g = q.gtin.map(|g| g.as_string());
-            let mut conn = state.pool.get().await?;
-            let found = UnitMatch::find(&mut conn, &q.serial, g.as_deref()).await?;
-            match found.len() {
-                0 => {
-                    errors.push((
-                        "serial",
-                        "we have no product with this serial number: check it against the label (letters and digits that look alike, such as O and 0)".into(),
-                    ));
-                    None
-                }
-                1 => found.into_iter().next(),
-                n => {
-                    errors.push((
-                        "gtin",
-                        format!("this serial number exists on {n} of our products: enter the GTIN, the number under the barcode, too"),
-                    ));
-                    None
-                }
-            }
-        }
-    };
-    let (Some(unit), Some(purchased_on), true) = (unit, purchased_on, errors.is_empty()) else {
-        return Ok(page(
-            &user,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &form,
-            &errors,
-        ));
-    };
-    let product = format!("{} {}", unit.model.brand, unit.model.name);
-    let base = state.config.base_url();
-    let email = user.account.email.clone();
-    let serial = unit.unit.serial.clone();
+    let g = query.gtin.map(|g| g.as_string());
     let mut conn = state.pool.get().await?;
-    let outcome = crate::db::registrations::register(
-        &mut conn,
-        &NewRegistration {
-            unit_id: unit.unit.id,
-            account_id: user.account.id,
-            email: &email,
-            purchased_on,
-            place_of_purchase: form.place_of_purchase.trim(),
-            marketing_consent: form.marketing.is_some(),
-            reminder_wanted: form.reminder.is_some(),
-        },
-        |o| match o {
-            Registered::Owner { .. } => {
-                messages::registration_confirmed(&base, &email, &product, &serial).map(Some)
-            }
-            Registered::PendingTransfer => {
-                messages::transfer_requested(&base, &email, &product, &serial).map(Some)
-            }
-            _ => Ok(None),
-        },
+    let found = UnitMatch::find(&mut conn, &query.serial, g.as_deref()).await?;
+    match found.len() {
+        0 => {
+            errors.push((
+                "serial",
+                "we have no product with this serial number: check it against the label (letters and digits that look alike, such as O and 0)".into(),
+            ));
+            Ok(None)
+        }
+        1 => Ok(found.into_iter().next()),
+        n => {
+            errors.push((
+                "gtin",
+                format!("this serial number exists on {n} of our products: enter the GTIN, the number under the barcode, too"),
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// The proof sent with a form, judged by its content: `Ok(None)` when none was chosen.
+fn check_proof(files: &[FilePart]) -> Result<Option<(ProofType, &[u8])>, String> {
+    let Some(f) = files.iter().find(|f| f.field == "proof") else {
+        return Ok(None);
+    };
+    if f.too_large {
+        return Err(proof::too_large());
+    }
+    proof::check(&f.bytes).map(|t| Some((t, f.bytes.as_slice())))
+}
+
+/// Stores a checked proof under the data directory.
+async fn store_proof(
+    state: &AppState,
+    proof: Option<(ProofType, &[u8])>,
+) -> Result<Option<StoredProof>, AppError> {
+    let Some((kind, bytes)) = proof else {
+        return Ok(None);
+    };
+    let file = files::save(
+        &state.config.data_dir,
+        Store::Proofs,
+        bytes,
+        kind.extension(),
     )
     .await?;
-    let notice = match outcome {
+    Ok(Some(StoredProof {
+        file,
+        media_type: kind.media_type().to_owned(),
+        bytes: i32::try_from(bytes.len()).unwrap_or(i32::MAX),
+    }))
+}
+
+/// The mail that tells the customer what registering did.
+fn outcome_mail(
+    base: &str,
+    email: &str,
+    product: &str,
+    serial: &str,
+    outcome: Registered,
+) -> anyhow::Result<Option<Mail>> {
+    match outcome {
+        Registered::Owner { .. } => {
+            messages::registration_confirmed(base, email, product, serial).map(Some)
+        }
+        Registered::PendingTransfer => {
+            messages::transfer_requested(base, email, product, serial).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn outcome_notice(outcome: Registered) -> &'static str {
+    match outcome {
         Registered::Owner { .. } => "registered",
         Registered::PendingTransfer => "pending",
         Registered::AlreadyYours => "already",
         Registered::AlreadyRequested => "requested",
+    }
+}
+
+/// Whether a registration kept the proof it was given (else the file is removed).
+fn proof_kept(outcome: Registered) -> bool {
+    matches!(
+        outcome,
+        Registered::Owner { .. } | Registered::PendingTransfer
+    )
+}
+
+async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let sent = CsrfMultipart::<RegisterForm>::read(&req, body, MAX_PROOF_BYTES, 1).await?;
+    let (session, form) = (&sent.session, &sent.form);
+    let today = chrono::Utc::now().date_naive();
+    let mut errors = Errors::new();
+    let purchased_on = check_details(form, today, &mut errors);
+    let unit = find_unit(&state, form, &mut errors).await?;
+    let proof = check_proof(&sent.files).unwrap_or_else(|e| {
+        errors.push(("proof", e));
+        None
+    });
+    let (Some(unit), Some(purchased_on), true) = (unit, purchased_on, errors.is_empty()) else {
+        return Ok(page(
+            session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form,
+            &errors,
+            !sent.files.is_empty(),
+        ));
     };
-    Ok(see_other(&format!("/account/products?notice={notice}")))
+    let stored = store_proof(&state, proof).await?;
+    let stored_file: Vec<String> = stored.iter().map(|p| p.file.clone()).collect();
+    let email = session.account.as_ref().map(|a| a.email.clone());
+    let r = NewRegistration {
+        unit_id: unit.unit.id,
+        account_id: session.account_id().unwrap_or(0),
+        email: email.as_deref().unwrap_or(""),
+        purchased_on,
+        place_of_purchase: form.place_of_purchase.trim(),
+        marketing_consent: form.marketing.is_some(),
+        reminder_wanted: form.reminder.is_some(),
+        proof: stored,
+    };
+    let mut conn = state.pool.get().await?;
+    let Some(account) = &session.account else {
+        // Not signed in: keep what was typed and send them to sign in or sign up.
+        let token = new_token();
+        if let Err(e) = Draft::create(&mut conn, &hash_token(&token), &r, DRAFT_HOURS).await {
+            files::remove(&state.config.data_dir, Store::Proofs, &stored_file).await;
+            return Err(e.into());
+        }
+        return Ok(see_other(&format!("/register/finish?draft={token}")));
+    };
+    let product = format!("{} {}", unit.model.brand, unit.model.name);
+    let base = state.config.base_url();
+    let serial = unit.unit.serial.clone();
+    let result = crate::db::registrations::register(&mut conn, &r, |o| {
+        outcome_mail(&base, &account.email, &product, &serial, o)
+    })
+    .await;
+    match result {
+        Ok(outcome) => {
+            if !proof_kept(outcome) {
+                files::remove(&state.config.data_dir, Store::Proofs, &stored_file).await;
+            }
+            Ok(see_other(&format!(
+                "/account/products?notice={}",
+                outcome_notice(outcome)
+            )))
+        }
+        Err(e) => {
+            files::remove(&state.config.data_dir, Store::Proofs, &stored_file).await;
+            Err(e.into())
+        }
+    }
+}
+
+// ---- finishing a draft after signing in --------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct DraftQuery {
+    #[serde(default)]
+    draft: String,
+}
+
+#[derive(Template)]
+#[template(path = "account/finish.html")]
+struct FinishPage {
+    csrf_token: String,
+    signed_in: bool,
+    draft: Draft,
+    token: String,
+    proof: Option<String>,
+    login: String,
+    signup: String,
+}
+
+fn draft_gone() -> AppError {
+    AppError::Gone(
+        "This registration is no longer waiting".into(),
+        "It was completed already, or it waited more than 7 days for you to sign in. See your products, or register again: it takes a minute.".into(),
+    )
+}
+
+/// Whether `s` has the shape of a token we hand out (so it needs no escaping in an address).
+fn is_token(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+async fn load_draft(state: &AppState, token: &str) -> Result<Draft, AppError> {
+    if !is_token(token) {
+        return Err(draft_gone());
+    }
+    let mut conn = state.pool.get().await?;
+    Draft::find(&mut conn, &hash_token(token))
+        .await?
+        .ok_or_else(draft_gone)
+}
+
+async fn finish_page(
+    session: Session,
+    state: web::Data<AppState>,
+    q: web::Query<DraftQuery>,
+) -> Result<HttpResponse, AppError> {
+    let draft = load_draft(&state, &q.draft).await?;
+    let back = encode_query(&format!("/register/finish?draft={}", q.draft));
+    let proof = draft.proof().map(|p| proof_label(&p.media_type, p.bytes));
+    Ok(render(
+        StatusCode::OK,
+        &FinishPage {
+            csrf_token: session.csrf_token.clone(),
+            signed_in: session.account.is_some(),
+            token: q.draft.clone(),
+            proof,
+            draft,
+            login: format!("/login?next={back}"),
+            signup: format!("/signup?next={back}"),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct FinishForm {
+    #[serde(default)]
+    draft: String,
+}
+
+async fn finish(
+    state: web::Data<AppState>,
+    f: CsrfForm<FinishForm>,
+) -> Result<HttpResponse, AppError> {
+    if !is_token(&f.form.draft) {
+        return Err(draft_gone());
+    }
+    let Some(account) = f.session.account.clone() else {
+        return Err(AppError::SignInRequired(format!(
+            "/register/finish?draft={}",
+            f.form.draft
+        )));
+    };
+    let base = state.config.base_url();
+    let mut conn = state.pool.get().await?;
+    let done = Draft::complete(
+        &mut conn,
+        &hash_token(&f.form.draft),
+        account.id,
+        &account.email,
+        |d, o| outcome_mail(&base, &account.email, &d.product, &d.serial, o),
+    )
+    .await?;
+    let Some((draft, outcome)) = done else {
+        return Err(draft_gone());
+    };
+    if !proof_kept(outcome) {
+        let unused: Vec<String> = draft.proof_file.into_iter().collect();
+        files::remove(&state.config.data_dir, Store::Proofs, &unused).await;
+    }
+    Ok(see_other(&format!(
+        "/account/products?notice={}",
+        outcome_notice(outcome)
+    )))
+}
+
+// ---- proofs of purchase ------------------------------------------------------------------
+
+/// "PDF, 120 KB".
+fn proof_label(media_type: &str, bytes: i32) -> String {
+    let kind = ProofType::from_media_type(media_type).map_or("file", ProofType::label);
+    format!("{kind}, {}", proof::human_size(i64::from(bytes)))
+}
+
+/// A stored proof as a response: pictures shown, PDFs downloaded (a PDF viewer is a plugin our
+/// content policy does not let run), never cached by shared caches.
+pub(super) async fn proof_response(
+    state: &AppState,
+    file: Option<&str>,
+    media_type: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let not_found = || {
+        AppError::not_found(
+            "No proof of purchase",
+            "No proof of purchase was added to this registration.",
+        )
+    };
+    let (Some(file), Some(kind)) = (file, media_type.and_then(ProofType::from_media_type)) else {
+        return Err(not_found());
+    };
+    let bytes = files::read(&state.config.data_dir, Store::Proofs, file)
+        .await?
+        .ok_or_else(not_found)?;
+    let disposition = match kind {
+        ProofType::Pdf => "attachment; filename=\"proof-of-purchase.pdf\"".to_owned(),
+        other => format!(
+            "inline; filename=\"proof-of-purchase.{}\"",
+            other.extension()
+        ),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(kind.media_type())
+        .insert_header((header::CONTENT_DISPOSITION, disposition))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .body(bytes))
+}
+
+fn no_product() -> AppError {
+    AppError::not_found(
+        "Not found",
+        "You have no registered product with this number.",
+    )
+}
+
+async fn own_proof(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.pool.get().await?;
+    let p = MyProduct::find(&mut conn, path.into_inner(), user.account.id)
+        .await?
+        .ok_or_else(no_product)?;
+    drop(conn);
+    proof_response(&state, p.proof_file.as_deref(), p.proof_type.as_deref()).await
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+async fn add_proof(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    body: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let sent = CsrfMultipart::<Empty>::read(&req, body, MAX_PROOF_BYTES, 1).await?;
+    let Some(account) = sent.session.account.clone() else {
+        return Err(AppError::SignInRequired(format!("/account/products/{id}")));
+    };
+    let back = |q: &str| see_other(&format!("/account/products/{id}?{q}#proof-title"));
+    let checked = match check_proof(&sent.files) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(back("proof_error=none")),
+        Err(_) if sent.files.iter().any(|f| f.too_large) => return Ok(back("proof_error=size")),
+        Err(_) => return Ok(back("proof_error=type")),
+    };
+    let stored = store_proof(&state, Some(checked)).await?;
+    let Some(stored) = stored else {
+        return Ok(back("proof_error=none"));
+    };
+    let mut conn = state.pool.get().await?;
+    let replaced = crate::db::registrations::set_proof(&mut conn, id, account.id, &stored).await;
+    drop(conn);
+    match replaced {
+        Ok(Some(old)) => {
+            let old: Vec<String> = old.into_iter().collect();
+            files::remove(&state.config.data_dir, Store::Proofs, &old).await;
+            Ok(back("notice=proof-saved"))
+        }
+        Ok(None) => {
+            files::remove(&state.config.data_dir, Store::Proofs, &[stored.file]).await;
+            Err(no_product())
+        }
+        Err(e) => {
+            files::remove(&state.config.data_dir, Store::Proofs, &[stored.file]).await;
+            Err(e.into())
+        }
+    }
 }
 
 struct ProductRow {
@@ -293,27 +630,58 @@ async fn products(
 struct ProductPage {
     p: MyProduct,
     warranty: String,
+    csrf_token: String,
+    notice: Option<&'static str>,
+    proof: Option<String>,
+    proof_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ProductQuery {
+    notice: Option<String>,
+    proof_error: Option<String>,
 }
 
 async fn product(
     user: SignedIn,
     state: web::Data<AppState>,
     path: web::Path<i64>,
+    q: web::Query<ProductQuery>,
 ) -> Result<HttpResponse, AppError> {
     let mut conn = state.pool.get().await?;
     let p = MyProduct::find(&mut conn, path.into_inner(), user.account.id)
         .await?
-        .ok_or_else(|| {
-            AppError::not_found(
-                "Not found",
-                "You have no registered product with this number.",
-            )
-        })?;
+        .ok_or_else(no_product)?;
     drop(conn);
     let warranty = if p.status == "active" {
         warranty_line(&state, &p).await?
     } else {
         String::new()
     };
-    Ok(render(StatusCode::OK, &ProductPage { p, warranty }))
+    let proof = match (&p.proof_type, p.proof_bytes) {
+        (Some(t), Some(b)) => Some(proof_label(t, b)),
+        _ => None,
+    };
+    // Messages after a redirect are fixed texts chosen by a code, never text from the address.
+    let proof_error = match q.proof_error.as_deref() {
+        Some("none") => Some("Choose a file first.".to_owned()),
+        Some("size") => Some(super::capitalise(&proof::too_large())),
+        Some(_) => Some(super::capitalise(
+            &proof::check(b"").err().unwrap_or_default(),
+        )),
+        None => None,
+    };
+    let notice =
+        (q.notice.as_deref() == Some("proof-saved")).then_some("Your proof of purchase is saved.");
+    Ok(render(
+        StatusCode::OK,
+        &ProductPage {
+            p,
+            warranty,
+            csrf_token: user.session.csrf_token.clone(),
+            notice,
+            proof,
+            proof_error,
+        },
+    ))
 }

@@ -82,6 +82,7 @@ async fn export(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/registrations", web::get().to(list))
         .route("/registrations/{id}", web::get().to(show))
+        .route("/registrations/{id}/proof", web::get().to(proof))
         .route("/registrations/{id}/decide", web::post().to(decide));
 }
 
@@ -163,6 +164,26 @@ async fn show(
             error,
         },
     ))
+}
+
+/// `GET /staff/registrations/{id}/proof`: the customer's receipt, for staff checking a claim
+/// to the unit.
+async fn proof(
+    _user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.pool.get().await?;
+    let r = StaffRegistration::find(&mut conn, path.into_inner())
+        .await?
+        .ok_or_else(|| {
+            AppError::not_found(
+                "No such registration",
+                "There is no registration with this number.",
+            )
+        })?;
+    drop(conn);
+    super::register::proof_response(&state, r.proof_file.as_deref(), r.proof_type.as_deref()).await
 }
 
 #[derive(Deserialize)]

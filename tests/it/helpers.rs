@@ -301,6 +301,45 @@ impl TestApp {
         self.post_with(client, action, &fields).await
     }
 
+    /// Like [`TestApp::submit`], as `multipart/form-data` with `files` (field, file name, media
+    /// type, content) after the text fields, as a browser sends a form with file inputs.
+    pub async fn submit_multipart(
+        &self,
+        client: &reqwest::Client,
+        form_page: &str,
+        action: &str,
+        form: &[(&str, &str)],
+        files: &[(&str, &str, &str, Vec<u8>)],
+    ) -> (u16, String, Option<String>) {
+        let (status, body, _) = self.get_with(client, form_page).await;
+        assert_eq!(status, 200, "{form_page}: {body}");
+        let mut multipart = reqwest::multipart::Form::new().text("csrf_token", csrf_of(&body));
+        for (name, value) in form {
+            multipart = multipart.text(name.to_string(), value.to_string());
+        }
+        for (field, file_name, mime, bytes) in files {
+            multipart = multipart.part(
+                field.to_string(),
+                reqwest::multipart::Part::bytes(bytes.clone())
+                    .file_name(file_name.to_string())
+                    .mime_str(mime)
+                    .unwrap(),
+            );
+        }
+        let r = client
+            .post(format!("{}{action}", self.address))
+            .multipart(multipart)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, r.text().await.unwrap(), location)
+    }
+
     /// Creates an account directly in the database (confirmed email).
     pub fn create_user(&self, email: &str, password: &str, role: &str) {
         let hash = recall_portal::passwords::hash_blocking(password).unwrap();
@@ -338,6 +377,26 @@ impl TestApp {
             > as diesel::Connection>::establish(&url)?;
             let r: V =
                 diesel::sql_query(format!("SELECT ({sql})::bigint AS v")).get_result(&mut conn)?;
+            Ok(r.v)
+        })
+        .unwrap()
+    }
+
+    /// One text value from a query on this test's database.
+    pub fn text(&self, sql: &str) -> String {
+        let (url, sql) = (self.db_url.clone(), sql.to_owned());
+        db::blocking(move || {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct V {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                v: String,
+            }
+            let mut conn = <diesel_async::async_connection_wrapper::AsyncConnectionWrapper<
+                diesel_async::AsyncPgConnection,
+            > as diesel::Connection>::establish(&url)?;
+            let r: V =
+                diesel::sql_query(format!("SELECT ({sql})::text AS v")).get_result(&mut conn)?;
             Ok(r.v)
         })
         .unwrap()

@@ -12,6 +12,7 @@ mod import;
 mod labels;
 mod lookup;
 mod platform;
+mod register_flow;
 mod registration;
 mod sales;
 mod smtp;

@@ -1,0 +1,2 @@
+ALTER TABLE registrations DROP COLUMN proof_bytes;
+DROP TABLE registration_drafts;

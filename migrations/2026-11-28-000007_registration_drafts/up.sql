@@ -1,0 +1,20 @@
+-- A registration typed by someone not yet signed in. It waits here, named by a secret token
+-- that travels in the return address through sign-in, sign-up and the confirmation mail, so
+-- nothing typed is lost; it becomes a registration when a signed-in customer confirms it.
+CREATE TABLE registration_drafts (
+    id                BIGSERIAL PRIMARY KEY,
+    token_hash        BYTEA NOT NULL UNIQUE,
+    unit_id           BIGINT NOT NULL REFERENCES units (id),
+    purchased_on      DATE NOT NULL,
+    place_of_purchase TEXT NOT NULL CHECK (length(place_of_purchase) BETWEEN 1 AND 200),
+    marketing_consent BOOLEAN NOT NULL DEFAULT FALSE,
+    reminder_wanted   BOOLEAN NOT NULL DEFAULT FALSE,
+    proof_file        TEXT,
+    proof_type        TEXT CHECK (proof_type IS NULL OR proof_type IN ('application/pdf', 'image/jpeg', 'image/png')),
+    proof_bytes       INTEGER,
+    created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at        TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX registration_drafts_expiry ON registration_drafts (expires_at);
+-- The proof's size, for the pages that offer it.
+ALTER TABLE registrations ADD COLUMN proof_bytes INTEGER;

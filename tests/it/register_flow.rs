@@ -1,0 +1,606 @@
+//! Registering without an account first (nothing typed is lost through sign-up, the mailed
+//! confirmation and sign-in), proofs of purchase (checked by content, served only to the owner
+//! and staff), and the Digital Link `gs1:registerProduct` link.
+
+use crate::helpers::{TestApp, csrf_of, q, spawn_app};
+use crate::smtp::link_in;
+
+const PW: &str = "correct horse battery staple";
+const BATTERY: &str = "09506000134352";
+
+/// A tiny but real PDF header, as the sniffer needs it.
+fn pdf(size: usize) -> Vec<u8> {
+    let mut b = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\n".to_vec();
+    b.resize(size.max(b.len()), b' ');
+    b
+}
+
+fn png() -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+        .unwrap()
+}
+
+/// Files stored as proofs in this app's data directory.
+fn stored_proofs(app: &TestApp) -> usize {
+    std::fs::read_dir(app.data_dir.join("proofs"))
+        .map(|d| d.filter_map(Result::ok).count())
+        .unwrap_or(0)
+}
+
+async fn fill_in(
+    app: &TestApp,
+    c: &reqwest::Client,
+    serial: &str,
+    files: &[(&str, &str, &str, Vec<u8>)],
+) -> (u16, String, Option<String>) {
+    app.submit_multipart(
+        c,
+        &format!("/register?gtin={BATTERY}&serial={}", q(serial)),
+        "/register",
+        &[
+            ("serial", serial),
+            ("gtin", BATTERY),
+            ("purchased_on", "2026-10-01"),
+            ("place_of_purchase", "Corner Shop"),
+            ("reminder", "on"),
+        ],
+        files,
+    )
+    .await
+}
+
+fn path_of(app: &TestApp, link: &str) -> String {
+    link.trim_start_matches(&app.address).to_owned()
+}
+
+#[tokio::test]
+async fn someone_without_an_account_registers_signs_up_confirms_and_loses_nothing() {
+    let app = spawn_app().await;
+    let c = app.browser();
+    let (status, body, location) = fill_in(
+        &app,
+        &c,
+        "SN1800",
+        &[("proof", "receipt.pdf", "application/pdf", pdf(2000))],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let finish = location.unwrap();
+    assert!(finish.starts_with("/register/finish?draft="), "{finish}");
+    assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 0);
+    assert_eq!(app.scalar("SELECT count(*) FROM registration_drafts"), 1);
+    assert_eq!(stored_proofs(&app), 1);
+
+    let (status, page, _) = app.get_with(&c, &finish).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("SN1800") && page.contains("Corner Shop"),
+        "{page}"
+    );
+    assert!(page.contains("PDF, 2 KB"), "{page}");
+    let signup = format!("/signup?next={}", q(&finish));
+    assert!(page.contains(&signup.replace('&', "&amp;")), "{page}");
+
+    // Sign up from there: the confirmation mail carries the way back.
+    let (status, _, location) = app
+        .submit(
+            &c,
+            &signup,
+            "/signup",
+            &[
+                ("email", "new@example.com"),
+                ("password", PW),
+                ("next", &finish),
+            ],
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/signup/sent")));
+    let mail = app.text(
+        "SELECT body_text FROM outbox WHERE kind = 'verify_email' AND to_address = 'new@example.com'",
+    );
+    assert!(mail.contains("Your product registration is kept"), "{mail}");
+    let link = link_in(&mail, &format!("{}/account/verify?token=", app.address));
+    // The mail may be opened in another browser (a phone's mail app): a fresh client.
+    let phone = app.browser();
+    let (status, confirm, _) = app.get_with(&phone, &path_of(&app, &link)).await;
+    assert_eq!(status, 200);
+    let token = link
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (status, _, location) = app
+        .post_with(
+            &phone,
+            "/account/verify",
+            &[
+                ("csrf_token", &csrf_of(&confirm)),
+                ("token", token),
+                ("next", &finish),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let login = location.unwrap();
+    assert_eq!(login, format!("/login?notice=verified&next={}", q(&finish)));
+    let (status, _, location) = app
+        .submit(
+            &phone,
+            &login,
+            "/login",
+            &[
+                ("email", "new@example.com"),
+                ("password", PW),
+                ("next", &finish),
+            ],
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some(finish.as_str())));
+
+    // Signed in: check and confirm.
+    let (status, page, _) = app.get_with(&phone, &finish).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Confirm registration"), "{page}");
+    let draft = finish.split("draft=").nth(1).unwrap();
+    let (status, _, location) = app
+        .post_with(
+            &phone,
+            "/register/finish",
+            &[("csrf_token", &csrf_of(&page)), ("draft", draft)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location.as_deref(),
+        Some("/account/products?notice=registered")
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE status = 'active' AND contact_email = 'new@example.com' AND place_of_purchase = 'Corner Shop' AND purchased_on = '2026-10-01' AND reminder_wanted AND NOT marketing_consent AND proof_type = 'application/pdf' AND proof_bytes = 2000"),
+        1
+    );
+    assert_eq!(app.scalar("SELECT count(*) FROM registration_drafts"), 0);
+    assert_eq!(
+        stored_proofs(&app),
+        1,
+        "the draft's file is the registration's"
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE kind = 'registration_confirmed' AND to_address = 'new@example.com'"),
+        1
+    );
+    // A draft is used once.
+    let (status, gone, _) = app.get_with(&phone, &finish).await;
+    assert_eq!(status, 410, "{gone}");
+    assert!(gone.contains("no longer waiting"));
+    let (status, _, _) = app
+        .post_with(
+            &phone,
+            "/register/finish",
+            &[("csrf_token", &csrf_of(&page)), ("draft", draft)],
+        )
+        .await;
+    assert_eq!(status, 410);
+    assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 1);
+}
+
+#[tokio::test]
+async fn an_existing_customer_signs_in_midway_and_finishes() {
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", PW, "customer");
+    let c = app.browser();
+    let (_, _, location) = fill_in(&app, &c, "SN1801", &[]).await;
+    let finish = location.unwrap();
+    // Anonymous confirmation is refused: it sends to sign in and back.
+    let (_, page, _) = app.get_with(&c, "/register").await;
+    let draft = finish.split("draft=").nth(1).unwrap().to_owned();
+    let (status, _, location) = app
+        .post_with(
+            &c,
+            "/register/finish",
+            &[("csrf_token", &csrf_of(&page)), ("draft", &draft)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.unwrap(), format!("/login?next={}", q(&finish)));
+    assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 0);
+
+    let (status, _, location) = app
+        .submit(
+            &c,
+            &format!("/login?next={}", q(&finish)),
+            "/login",
+            &[
+                ("email", "ann@example.com"),
+                ("password", PW),
+                ("next", &finish),
+            ],
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some(finish.as_str())));
+    // Without the CSRF token of the signed-in session nothing happens.
+    let (status, _, _) = app
+        .post_with(&c, "/register/finish", &[("draft", &draft)])
+        .await;
+    assert_eq!(status, 403);
+    let (_, page, _) = app.get_with(&c, &finish).await;
+    let (status, _, location) = app
+        .post_with(
+            &c,
+            "/register/finish",
+            &[("csrf_token", &csrf_of(&page)), ("draft", &draft)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().ends_with("notice=registered"));
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE status = 'active' AND contact_email = 'ann@example.com'"),
+        1
+    );
+    // A made-up or malformed draft is "gone", never a 500.
+    for bad in ["x", &"A".repeat(43), "%00"] {
+        let (status, _, _) = app
+            .get_with(&c, &format!("/register/finish?draft={bad}"))
+            .await;
+        assert_eq!(status, 410, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn proofs_are_judged_by_content_and_only_the_owner_and_staff_see_them() {
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", PW, "customer");
+    app.create_user("bob@example.com", PW, "customer");
+    app.create_user("staff@example.com", PW, "staff");
+    let ann = app.browser();
+    app.login(&ann, "ann@example.com", PW).await;
+
+    // Spoofed: HTML named and sent as a PDF; too large; both refused with the form kept.
+    let html = b"<html><script>alert(1)</script></html>".to_vec();
+    for (name, mime, bytes, expected) in [
+        (
+            "receipt.pdf",
+            "application/pdf",
+            html,
+            "is not a PDF, JPEG or PNG",
+        ),
+        (
+            "big.pdf",
+            "application/pdf",
+            pdf(5 * 1024 * 1024 + 1),
+            "larger than 5 MB",
+        ),
+    ] {
+        let (status, body, _) =
+            fill_in(&app, &ann, "SN1802", &[("proof", name, mime, bytes)]).await;
+        assert_eq!(status, 422, "{name}");
+        assert!(body.contains(expected), "{expected}: {body}");
+        assert!(body.contains("value=\"Corner Shop\""), "kept");
+        assert!(body.contains("id=\"proof\"") && body.contains("aria-invalid=\"true\" autofocus"));
+    }
+    // A bad date with a good file: the file must be chosen again, and the page says so.
+    let (status, body, _) = app
+        .submit_multipart(
+            &ann,
+            "/register",
+            "/register",
+            &[
+                ("serial", "SN1802"),
+                ("gtin", BATTERY),
+                ("purchased_on", ""),
+                ("place_of_purchase", "Corner Shop"),
+            ],
+            &[("proof", "r.png", "image/png", png())],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(body.contains("Choose the receipt file again"), "{body}");
+    assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 0);
+    assert_eq!(stored_proofs(&app), 0, "nothing refused is kept");
+
+    // Exactly 5 MB is accepted.
+    let (status, body, _) = fill_in(
+        &app,
+        &ann,
+        "SN1802",
+        &[("proof", "scan.pdf", "application/pdf", pdf(5 * 1024 * 1024))],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let id = app.scalar("SELECT id FROM registrations");
+    let (_, page, _) = app.get_with(&ann, &format!("/account/products/{id}")).await;
+    assert!(
+        page.contains("Your receipt") && page.contains("PDF, 5.0 MB"),
+        "{page}"
+    );
+    let r = ann
+        .get(format!("{}/account/products/{id}/proof", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.bytes().await.unwrap().len(), 5 * 1024 * 1024);
+
+    // Another customer: 404 for the product page and the proof; anonymous: sign in.
+    let bob = app.browser();
+    app.login(&bob, "bob@example.com", PW).await;
+    for path in [
+        format!("/account/products/{id}"),
+        format!("/account/products/{id}/proof"),
+    ] {
+        let (status, _, _) = app.get_with(&bob, &path).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let (status, _, location) = app
+        .get_with(&app.browser(), &format!("/account/products/{id}/proof"))
+        .await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with("/login?next="));
+    // Nor can Bob replace it.
+    let (status, _, _) = app
+        .submit_multipart(
+            &bob,
+            "/register",
+            &format!("/account/products/{id}/proof"),
+            &[],
+            &[("proof", "r.png", "image/png", png())],
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE proof_type = 'application/pdf'"),
+        1
+    );
+
+    // Staff see it from the registration page.
+    let staff = app.browser();
+    app.login(&staff, "staff@example.com", PW).await;
+    let (_, page, _) = app
+        .get_with(&staff, &format!("/staff/registrations/{id}"))
+        .await;
+    assert!(
+        page.contains(&format!("/staff/registrations/{id}/proof")),
+        "{page}"
+    );
+    let (status, _, _) = app
+        .get_with(&staff, &format!("/staff/registrations/{id}/proof"))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = app
+        .get_with(&ann, &format!("/staff/registrations/{id}/proof"))
+        .await;
+    assert_eq!(status, 403);
+
+    // The owner replaces it with a picture: shown inline, the old file removed.
+    let (status, _, location) = app
+        .submit_multipart(
+            &ann,
+            &format!("/account/products/{id}"),
+            &format!("/account/products/{id}/proof"),
+            &[],
+            &[("proof", "photo.png", "image/png", png())],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, page, _) = app.get_with(&ann, &location.unwrap()).await;
+    assert!(page.contains("Your proof of purchase is saved"), "{page}");
+    assert_eq!(stored_proofs(&app), 1);
+    let r = ann
+        .get(format!("{}/account/products/{id}/proof", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    // A spoofed replacement is refused and changes nothing.
+    let (status, _, location) = app
+        .submit_multipart(
+            &ann,
+            &format!("/account/products/{id}"),
+            &format!("/account/products/{id}/proof"),
+            &[],
+            &[("proof", "x.png", "image/png", b"GIF89a not a png".to_vec())],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, page, _) = app.get_with(&ann, &location.unwrap()).await;
+    assert!(page.contains("is not a PDF, JPEG or PNG"), "{page}");
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE proof_type = 'image/png'"),
+        1
+    );
+    assert_eq!(stored_proofs(&app), 1);
+    // Without a CSRF token: refused before anything is stored.
+    let form = reqwest::multipart::Form::new().part(
+        "proof",
+        reqwest::multipart::Part::bytes(png())
+            .file_name("p.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let r = ann
+        .post(format!("{}/account/products/{id}/proof", app.address))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(stored_proofs(&app), 1);
+}
+
+#[tokio::test]
+async fn the_register_product_link_opens_the_form_filled_in() {
+    let app = spawn_app().await;
+    let c = app.browser();
+    let (status, _, location) = app
+        .get_with(
+            &c,
+            &format!("/01/{BATTERY}/21/SN1803?linkType=gs1:registerProduct"),
+        )
+        .await;
+    assert_eq!(status, 307);
+    let location = location.unwrap();
+    assert_eq!(location, format!("/register?gtin={BATTERY}&serial=SN1803"));
+    let (status, form, _) = app.get_with(&c, &location).await;
+    assert_eq!(status, 200);
+    assert!(form.contains("value=\"SN1803\"") && form.contains(&format!("value=\"{BATTERY}\"")));
+    // A model-level link opens the form with the GTIN only.
+    let (status, _, location) = app
+        .get_with(&c, &format!("/01/{BATTERY}?linkType=gs1:registerProduct"))
+        .await;
+    assert_eq!(status, 307);
+    assert_eq!(location.unwrap(), format!("/register?gtin={BATTERY}"));
+}
+
+/// The label's QR code on a phone: Digital Link → the form → sign up → the mailed link → sign
+/// in → confirm → "My products" with the warranty, at 412×915 in headless Chromium.
+#[tokio::test]
+async fn a_phone_scans_the_label_signs_up_and_registers() {
+    use fantoccini::Locator;
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let port = smtp.port;
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.run_worker = true;
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await;
+    let Some((client, _driver, _profile)) = crate::browser::browser().await else {
+        return;
+    };
+    let password = "Juniper-Falcon-Meadow-31";
+    let bought = chrono::Utc::now().date_naive() - chrono::Days::new(3);
+    let result = async {
+        let submit = Locator::Css("main form button[type=submit]");
+        client
+            .goto(&format!(
+                "{}/01/{BATTERY}/21/SN1900?linkType=gs1:registerProduct",
+                app.address
+            ))
+            .await?;
+        let serial = client
+            .find(Locator::Id("serial"))
+            .await?
+            .prop("value")
+            .await?;
+        // A date input's typing depends on the locale; set it as a date picker would.
+        client
+            .execute(
+                "document.getElementById('purchased_on').value = arguments[0];",
+                vec![serde_json::json!(bought.to_string())],
+            )
+            .await?;
+        client
+            .find(Locator::Id("place_of_purchase"))
+            .await?
+            .send_keys("Phone Shop")
+            .await?;
+        client.find(Locator::Id("reminder")).await?.click().await?;
+        // Nothing sticks out sideways on a phone.
+        let overflow = client
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                vec![],
+            )
+            .await?;
+        client.find(submit).await?.click().await?;
+        client
+            .wait()
+            .for_element(Locator::Css("a.button[href^='/signup?next=']"))
+            .await?
+            .click()
+            .await?;
+        client
+            .wait()
+            .for_element(Locator::Id("email"))
+            .await?
+            .send_keys("pat@example.com")
+            .await?;
+        client
+            .find(Locator::Id("password"))
+            .await?
+            .send_keys(password)
+            .await?;
+        client.find(submit).await?.click().await?;
+        client.wait().for_element(Locator::Id("msg-title")).await?;
+
+        let mail = smtp.wait_for_mail_to("pat@example.com").await;
+        let link = link_in(&mail, &format!("{}/account/verify?token=", app.address));
+        client.goto(&link).await?;
+        client.find(submit).await?.click().await?;
+        client
+            .wait()
+            .for_element(Locator::Css("p.notice.ok"))
+            .await?;
+        client
+            .find(Locator::Id("email"))
+            .await?
+            .send_keys("pat@example.com")
+            .await?;
+        client
+            .find(Locator::Id("password"))
+            .await?
+            .send_keys(password)
+            .await?;
+        client.find(submit).await?.click().await?;
+        let check = client
+            .wait()
+            .for_element(Locator::Id("fin-title"))
+            .await?
+            .text()
+            .await?;
+        let summary = client.find(Locator::Css("dl.facts")).await?.text().await?;
+        client.find(submit).await?.click().await?;
+        let notice = client
+            .wait()
+            .for_element(Locator::Css("p.notice.ok"))
+            .await?
+            .text()
+            .await?;
+        let products = client
+            .find(Locator::Css("ul.products"))
+            .await?
+            .text()
+            .await?;
+        Ok::<_, fantoccini::error::CmdError>((serial, overflow, check, summary, notice, products))
+    }
+    .await;
+    let _ = client.close().await;
+    let (serial, overflow, check, summary, notice, products) = result.expect("phone journey");
+    assert_eq!(serial.as_deref(), Some("SN1900"));
+    assert_eq!(overflow, serde_json::json!(false), "no sideways scrolling");
+    assert_eq!(check, "Check and confirm");
+    assert!(
+        summary.contains("SN1900") && summary.contains("Phone Shop"),
+        "{summary}"
+    );
+    assert!(notice.starts_with("Registered."), "{notice}");
+    let ends = (bought + chrono::Months::new(24)).pred_opt().unwrap();
+    assert!(
+        products.contains(&format!(
+            "under warranty until {}",
+            ends.format("%-d %B %Y")
+        )),
+        "{products}"
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations r JOIN accounts a ON a.id = r.account_id WHERE a.email = 'pat@example.com' AND r.status = 'active' AND r.reminder_wanted"),
+        1
+    );
+}
