@@ -18,3 +18,11 @@ CREATE TABLE registration_drafts (
 CREATE INDEX registration_drafts_expiry ON registration_drafts (expires_at);
 -- The proof's size, for the pages that offer it.
 ALTER TABLE registrations ADD COLUMN proof_bytes INTEGER;
+
+-- An owner ending their registration ("I no longer have this product") is part of the history.
+ALTER TABLE unit_events DROP CONSTRAINT unit_events_kind_check;
+ALTER TABLE unit_events ADD CONSTRAINT unit_events_kind_check CHECK (kind IN
+    ('manufactured', 'received', 'moved', 'shipped', 'sold', 'unsold', 'registered', 'unregistered',
+     'returned', 'replaced', 'scrapped', 'adjusted', 'installed', 'removed', 'claimed', 'recalled',
+     'remedied')) NOT VALID;
+ALTER TABLE unit_events VALIDATE CONSTRAINT unit_events_kind_check;

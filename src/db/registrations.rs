@@ -621,3 +621,67 @@ pub async fn set_proof(
     .optional()?;
     Ok(old.map(|o| o.old))
 }
+
+/// What ending an account's registration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The owner gave the unit up: recall notices stop; the unit's history says so.
+    Ownership,
+    /// A pending transfer request was withdrawn.
+    Request,
+}
+
+/// The owner ends their registration ("I no longer have it") or withdraws a pending request.
+/// `None`: not the account's, or already over.
+pub async fn end(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    account_id: i64,
+) -> anyhow::Result<Option<Ended>> {
+    #[derive(QueryableByName)]
+    struct Was {
+        #[diesel(sql_type = BigInt)]
+        unit_id: i64,
+        #[diesel(sql_type = Text)]
+        status: String,
+    }
+    conn.transaction::<_, anyhow::Error, _>(async |conn| {
+        let was: Option<Was> = diesel::sql_query(
+            "WITH old AS (
+                 SELECT id, unit_id, status FROM registrations
+                 WHERE id = $1 AND account_id = $2 AND status IN ('active', 'pending_transfer')
+                 FOR UPDATE)
+             UPDATE registrations r SET status = 'ended', ended_at = now(),
+                    decision_note = CASE old.status WHEN 'active' THEN 'ended by the owner'
+                                                    ELSE 'request withdrawn' END
+             FROM old WHERE r.id = old.id
+             RETURNING old.unit_id, old.status",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<BigInt, _>(account_id)
+        .get_result(conn)
+        .await
+        .optional()?;
+        let Some(was) = was else {
+            return Ok(None);
+        };
+        if was.status != "active" {
+            return Ok(Some(Ended::Request));
+        }
+        diesel::sql_query(
+            "UPDATE units SET status = 'sold', updated_at = now() WHERE id = $1 AND status = 'registered'",
+        )
+        .bind::<BigInt, _>(was.unit_id)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "INSERT INTO unit_events (unit_id, kind, actor, note) VALUES ($1, 'unregistered', 'customer:' || $2, 'ended by the owner')",
+        )
+        .bind::<BigInt, _>(was.unit_id)
+        .bind::<BigInt, _>(account_id)
+        .execute(conn)
+        .await?;
+        Ok(Some(Ended::Ownership))
+    })
+    .await
+}

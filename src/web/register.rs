@@ -36,7 +36,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account/products", web::get().to(products))
         .route("/account/products/{id}", web::get().to(product))
         .route("/account/products/{id}/proof", web::get().to(own_proof))
-        .route("/account/products/{id}/proof", web::post().to(add_proof));
+        .route("/account/products/{id}/proof", web::post().to(add_proof))
+        .route("/account/products/{id}/end", web::post().to(end));
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -620,6 +621,11 @@ async fn products(
             "warn",
             "You already asked to register this product; our staff have not decided yet.",
         )),
+        Some("ended") => Some((
+            "ok",
+            "Your registration has ended. We will no longer write to you about that product.",
+        )),
+        Some("withdrawn") => Some(("ok", "Your request is withdrawn.")),
         _ => None,
     };
     Ok(render(StatusCode::OK, &ProductsPage { notice, rows }))
@@ -684,4 +690,27 @@ async fn product(
             proof_error,
         },
     ))
+}
+
+/// `POST /account/products/{id}/end`: "I no longer have this product", or withdrawing a request
+/// that waits for staff.
+async fn end(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    f: CsrfForm<Empty>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let Some(account) = f.session.account.clone() else {
+        return Err(AppError::SignInRequired(format!("/account/products/{id}")));
+    };
+    let mut conn = state.pool.get().await?;
+    match crate::db::registrations::end(&mut conn, id, account.id).await? {
+        Some(crate::db::registrations::Ended::Ownership) => {
+            Ok(see_other("/account/products?notice=ended"))
+        }
+        Some(crate::db::registrations::Ended::Request) => {
+            Ok(see_other("/account/products?notice=withdrawn"))
+        }
+        None => Err(no_product()),
+    }
 }

@@ -604,3 +604,76 @@ async fn a_phone_scans_the_label_signs_up_and_registers() {
         1
     );
 }
+
+#[tokio::test]
+async fn an_owner_ends_a_registration_and_a_requester_withdraws() {
+    let app = spawn_app().await;
+    let mut clients = Vec::new();
+    for who in ["ann", "bob", "carl"] {
+        let email = format!("{who}@example.com");
+        app.create_user(&email, PW, "customer");
+        let c = app.browser();
+        app.login(&c, &email, PW).await;
+        clients.push(c);
+    }
+    let (ann, bob, carl) = (&clients[0], &clients[1], &clients[2]);
+    fill_in(&app, ann, "SN1804", &[]).await;
+    fill_in(&app, bob, "SN1804", &[]).await;
+    let anns = app.scalar("SELECT id FROM registrations WHERE contact_email = 'ann@example.com'");
+    let bobs = app.scalar("SELECT id FROM registrations WHERE contact_email = 'bob@example.com'");
+    let end = |c: &reqwest::Client, id: i64| {
+        let c = c.clone();
+        let app = &app;
+        async move {
+            app.submit(
+                &c,
+                &format!("/account/products/{id}"),
+                &format!("/account/products/{id}/end"),
+                &[],
+            )
+            .await
+        }
+    };
+    // Nobody ends someone else's.
+    let (_, page, _) = app
+        .get_with(bob, &format!("/account/products/{bobs}"))
+        .await;
+    assert!(page.contains("Withdraw my request"), "{page}");
+    let (status, _, _) = app
+        .post_with(
+            bob,
+            &format!("/account/products/{anns}/end"),
+            &[("csrf_token", &csrf_of(&page))],
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _, location) = end(bob, bobs).await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().ends_with("notice=withdrawn"));
+    let (status, _, location) = end(ann, anns).await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().ends_with("notice=ended"));
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM registrations WHERE status = 'ended' AND ended_at IS NOT NULL"
+        ),
+        2
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM unit_events e JOIN units u ON u.id = e.unit_id WHERE u.serial = 'SN1804' AND e.kind = 'unregistered'"),
+        1
+    );
+    // Ending twice: it is over already.
+    let (_, page, _) = app.get_with(ann, "/register").await;
+    let (status, _, _) = app
+        .post_with(
+            ann,
+            &format!("/account/products/{anns}/end"),
+            &[("csrf_token", &csrf_of(&page))],
+        )
+        .await;
+    assert_eq!(status, 404);
+    // The next owner registers it straight away.
+    let (_, _, location) = fill_in(&app, carl, "SN1804", &[]).await;
+    assert!(location.unwrap().ends_with("notice=registered"));
+}
