@@ -195,6 +195,20 @@ impl Lot {
             .await
     }
 
+    /// The model's lot with this code.
+    pub async fn find_by_code(
+        conn: &mut AsyncPgConnection,
+        model_id: i64,
+        code: &str,
+    ) -> QueryResult<Option<Self>> {
+        lots::table
+            .filter(lots::model_id.eq(model_id).and(lots::code.eq(code)))
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
     /// Creates a lot; `None` when the model already has a lot with this code.
     pub async fn create(
         conn: &mut AsyncPgConnection,

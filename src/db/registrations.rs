@@ -271,11 +271,13 @@ pub struct StaffRegistration {
     pub proof_type: Option<String>,
     #[diesel(sql_type = Nullable<Integer>)]
     pub proof_bytes: Option<i32>,
+    #[diesel(sql_type = Text)]
+    pub serial_key: String,
 }
 
 const STAFF: &str = "SELECT r.id, r.unit_id, r.status, r.contact_email, r.purchased_on, r.place_of_purchase,
         r.not_sold_flag, r.created_at, u.serial, m.brand || ' ' || m.name AS product, r.decision_note,
-        r.proof_file, r.proof_type, r.proof_bytes
+        r.proof_file, r.proof_type, r.proof_bytes, u.serial_key
     FROM registrations r JOIN units u ON u.id = r.unit_id JOIN product_models m ON m.id = u.model_id";
 
 impl StaffRegistration {
@@ -684,4 +686,50 @@ pub async fn end(
         Ok(Some(Ended::Ownership))
     })
     .await
+}
+
+/// How many current registrations a model (or one of its lots) has.
+#[derive(Debug, Clone, Copy, Default, QueryableByName)]
+pub struct RegistrationCounts {
+    #[diesel(sql_type = BigInt)]
+    pub active: i64,
+    #[diesel(sql_type = BigInt)]
+    pub pending: i64,
+}
+
+/// The current registrations (active or waiting for staff) of a model or one of its lots, by
+/// serial, `limit` at a time after `after` (a serial key and registration id: keyset paging,
+/// so any page is as quick as the first).
+pub async fn of_model(
+    conn: &mut AsyncPgConnection,
+    model_id: i64,
+    lot_id: Option<i64>,
+    after: Option<(&str, i64)>,
+    limit: i64,
+) -> diesel::QueryResult<(RegistrationCounts, Vec<StaffRegistration>)> {
+    let counts: RegistrationCounts = diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE r.status = 'active') AS active,
+                count(*) FILTER (WHERE r.status = 'pending_transfer') AS pending
+         FROM registrations r JOIN units u ON u.id = r.unit_id
+         WHERE r.status IN ('active', 'pending_transfer') AND u.model_id = $1
+           AND ($2::bigint IS NULL OR u.lot_id = $2)",
+    )
+    .bind::<BigInt, _>(model_id)
+    .bind::<Nullable<BigInt>, _>(lot_id)
+    .get_result(conn)
+    .await?;
+    let rows = diesel::sql_query(format!(
+        "{STAFF} WHERE r.status IN ('active', 'pending_transfer') AND u.model_id = $1
+           AND ($2::bigint IS NULL OR u.lot_id = $2)
+           AND ($3::text IS NULL OR (u.serial_key, r.id) > ($3, $4))
+         ORDER BY u.serial_key, r.id LIMIT $5"
+    ))
+    .bind::<BigInt, _>(model_id)
+    .bind::<Nullable<BigInt>, _>(lot_id)
+    .bind::<Nullable<Text>, _>(after.map(|a| a.0))
+    .bind::<BigInt, _>(after.map_or(0, |a| a.1))
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok((counts, rows))
 }

@@ -8,8 +8,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::session::{CsrfForm, SignedIn};
-use super::{AppError, AppState, render, see_other};
-use crate::db::registrations::StaffRegistration;
+use super::{AppError, AppState, encode_query, render, see_other};
+use crate::db::catalogue::Lot;
+use crate::db::registrations::{RegistrationCounts, StaffRegistration};
+use crate::domain::account::Role;
 use crate::mail::messages;
 
 /// The export, admins only (it carries personal data): `/admin/registrations.csv?model=` or `?lot=`.
@@ -86,25 +88,132 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/registrations/{id}/decide", web::post().to(decide));
 }
 
+/// Registrations listed per page of the model or lot search.
+const PAGE: i64 = 100;
+
+/// The model-or-lot search of the registrations page.
+struct Search {
+    /// (id, name, selected)
+    models: Vec<(i64, String, bool)>,
+    model: Option<i64>,
+    lot: String,
+    error: Option<String>,
+    counts: Option<RegistrationCounts>,
+    rows: Vec<StaffRegistration>,
+    /// The query string of the next page, when there is one.
+    next: Option<String>,
+    /// The admin export of the same selection.
+    export: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "staff/registrations.html")]
 struct ListPage {
     pending: Vec<StaffRegistration>,
     flagged: Vec<StaffRegistration>,
     notice: Option<String>,
+    search: Search,
 }
 
 #[derive(Deserialize)]
 pub struct NoticeQuery {
-    notice: Option<String>,
     error: Option<String>,
 }
 
+#[derive(Deserialize)]
+pub struct ListQuery {
+    notice: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    lot: String,
+    after: Option<String>,
+    after_id: Option<i64>,
+}
+
+async fn search(user: &SignedIn, state: &AppState, q: &ListQuery) -> Result<Search, AppError> {
+    let catalogue = state.catalogue();
+    let chosen = q.model.as_deref().and_then(|m| m.parse::<i64>().ok());
+    let models = catalogue
+        .iter()
+        .map(|m| {
+            (
+                m.id,
+                format!("{} {}", m.brand, m.name),
+                chosen == Some(m.id),
+            )
+        })
+        .collect();
+    let mut s = Search {
+        models,
+        model: None,
+        lot: q.lot.trim().chars().take(100).collect(),
+        error: None,
+        counts: None,
+        rows: Vec::new(),
+        next: None,
+        export: None,
+    };
+    let Some(model_text) = q.model.as_deref().filter(|m| !m.is_empty()) else {
+        if !s.lot.is_empty() {
+            s.error = Some("Choose the model the lot belongs to.".into());
+        }
+        return Ok(s);
+    };
+    let Some(model) = model_text
+        .parse::<i64>()
+        .ok()
+        .filter(|id| catalogue.iter().any(|m| m.id == *id))
+    else {
+        s.error = Some("Choose a model from the list.".into());
+        return Ok(s);
+    };
+    s.model = Some(model);
+    let mut conn = state.pool.get().await?;
+    let lot_id = if s.lot.is_empty() {
+        None
+    } else {
+        match Lot::find_by_code(&mut conn, model, &s.lot).await? {
+            Some(l) => Some(l.id),
+            None => {
+                s.error = Some(format!(
+                    "This model has no lot “{}”: check the code on the label.",
+                    s.lot
+                ));
+                return Ok(s);
+            }
+        }
+    };
+    let after = q.after.as_deref().map(|a| (a, q.after_id.unwrap_or(0)));
+    let (counts, mut rows) =
+        crate::db::registrations::of_model(&mut conn, model, lot_id, after, PAGE + 1).await?;
+    if rows.len() as i64 > PAGE {
+        rows.truncate(PAGE as usize);
+        if let Some(last) = rows.last() {
+            s.next = Some(format!(
+                "model={model}&lot={}&after={}&after_id={}",
+                encode_query(&s.lot),
+                encode_query(&last.serial_key),
+                last.id
+            ));
+        }
+    }
+    if user.account.role() == Role::Admin {
+        s.export = Some(match lot_id {
+            Some(l) => format!("/admin/registrations.csv?lot={l}"),
+            None => format!("/admin/registrations.csv?model={model}"),
+        });
+    }
+    s.counts = Some(counts);
+    s.rows = rows;
+    Ok(s)
+}
+
 async fn list(
-    _user: SignedIn,
+    user: SignedIn,
     state: web::Data<AppState>,
-    q: web::Query<NoticeQuery>,
+    q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let search = search(&user, &state, &q).await?;
     let mut conn = state.pool.get().await?;
     let pending = StaffRegistration::pending(&mut conn).await?;
     let flagged = StaffRegistration::flagged(&mut conn).await?;
@@ -119,6 +228,7 @@ async fn list(
             pending,
             flagged,
             notice,
+            search,
         },
     ))
 }

@@ -677,3 +677,106 @@ async fn an_owner_ends_a_registration_and_a_requester_withdraws() {
     let (_, _, location) = fill_in(&app, carl, "SN1804", &[]).await;
     assert!(location.unwrap().ends_with("notice=registered"));
 }
+
+#[tokio::test]
+async fn staff_list_the_registrations_of_a_model_or_a_lot_page_by_page() {
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", PW, "customer");
+    app.create_user("staff@example.com", PW, "staff");
+    app.create_user("admin@example.com", PW, "admin");
+    let model = app.scalar(&format!(
+        "SELECT id FROM product_models WHERE gtin = '{BATTERY}'"
+    ));
+    // 150 owners, straight into the table (the registration path is tested elsewhere).
+    app.sql(&format!(
+        "INSERT INTO registrations (unit_id, account_id, status, purchased_on, place_of_purchase, contact_email)
+         SELECT u.id, a.id, 'active', '2026-01-01', 'Shop', 'owner' || u.id || '@example.com'
+         FROM units u, accounts a WHERE u.model_id = {model} AND a.email = 'ann@example.com'
+         ORDER BY u.serial_key LIMIT 150"
+    ));
+    let staff = app.browser();
+    app.login(&staff, "staff@example.com", PW).await;
+    let (status, page, _) = app
+        .get_with(&staff, &format!("/staff/registrations?model={model}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<strong>150</strong> registered owner(s)"),
+        "{page}"
+    );
+    assert!(!page.contains("Download them all as CSV"), "admins only");
+    let rows = |p: &str| p.matches("@example.com</td>").count();
+    assert_eq!(rows(&page), 100);
+    let next = page
+        .split("href=\"/staff/registrations?model=")
+        .nth(1)
+        .expect("a next page")
+        .replace("&#38;", "&")
+        .split("#ml-title")
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, second, _) = app
+        .get_with(&staff, &format!("/staff/registrations?model={next}"))
+        .await;
+    assert_eq!(rows(&second), 50, "{second}");
+    assert!(!second.contains("Next 100 registrations"));
+    let emails = |p: &str| -> Vec<String> {
+        p.split("<td>owner")
+            .skip(1)
+            .map(|e| e.split('@').next().unwrap().to_owned())
+            .collect()
+    };
+    let (first, later) = (emails(&page), emails(&second));
+    assert_eq!((first.len(), later.len()), (100, 50));
+    assert!(later.iter().all(|e| !first.contains(e)), "no row twice");
+
+    // One lot of the model.
+    let lot = app.text(&format!(
+        "SELECT l.code FROM lots l JOIN units u ON u.lot_id = l.id JOIN registrations r ON r.unit_id = u.id WHERE l.model_id = {model} GROUP BY l.code ORDER BY count(*) DESC LIMIT 1"
+    ));
+    let in_lot = app.scalar(&format!(
+        "SELECT count(*) FROM registrations r JOIN units u ON u.id = r.unit_id JOIN lots l ON l.id = u.lot_id WHERE l.code = '{lot}' AND l.model_id = {model}"
+    ));
+    let (_, page, _) = app
+        .get_with(
+            &staff,
+            &format!("/staff/registrations?model={model}&lot={}", q(&lot)),
+        )
+        .await;
+    assert!(
+        page.contains(&format!("<strong>{in_lot}</strong> registered owner(s)")),
+        "{page}"
+    );
+    // Mistakes are named; nothing breaks.
+    for (query, expected) in [
+        (
+            format!("model={model}&lot=NOPE<b>"),
+            "This model has no lot “NOPE&#60;b&#62;”",
+        ),
+        ("model=abc".to_owned(), "Choose a model from the list."),
+        ("model=999999".to_owned(), "Choose a model from the list."),
+        ("lot=L1".to_owned(), "Choose the model the lot belongs to."),
+        (format!("model={model}&after=%00&after_id=x"), "Choose"),
+    ] {
+        let (status, page, _) = app
+            .get_with(&staff, &format!("/staff/registrations?{query}"))
+            .await;
+        if query.contains("after_id=x") {
+            assert_eq!(status, 400, "{query}");
+            continue;
+        }
+        assert_eq!(status, 200, "{query}");
+        assert!(page.contains(expected), "{expected}: {page}");
+    }
+    // Admins get the export of the same selection.
+    let admin = app.browser();
+    app.login(&admin, "admin@example.com", PW).await;
+    let (_, page, _) = app
+        .get_with(&admin, &format!("/staff/registrations?model={model}"))
+        .await;
+    assert!(
+        page.contains(&format!("/admin/registrations.csv?model={model}")),
+        "{page}"
+    );
+}
