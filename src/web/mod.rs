@@ -384,6 +384,7 @@ impl Application {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(CATALOGUE_REFRESH);
+            let mut registrations = crate::jobs::reminders::Schedule::new(state.config.base_url());
             loop {
                 tick.tick().await;
                 if let Err(e) = state.reload_catalogue().await {
@@ -400,6 +401,7 @@ impl Application {
                 {
                     tracing::warn!(error = %e, "session clean-up failed");
                 }
+                registrations.run_if_due(&state.pool).await;
             }
         });
         let worker = self.worker.map(|(mailer, settings)| {

@@ -13,6 +13,7 @@ mod labels;
 mod lookup;
 mod platform;
 mod registration;
+mod reminders;
 mod sales;
 mod smtp;
 mod staff;
