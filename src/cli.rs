@@ -30,8 +30,8 @@ pub enum Command {
     Migrate,
     /// Load the demo catalogue (skipped if it is already there) and exit.
     SeedDemo,
-    /// Run only the background work: the mail outbox and warranty reminders (for deployments
-    /// that run it apart from `serve`).
+    /// Run only the background work: the mail outbox, warranty reminders and the retention
+    /// purge (for deployments that run it apart from `serve`).
     Worker,
     /// Manage administrator accounts.
     Admin {
@@ -401,7 +401,7 @@ async fn worker(config: &Config, url: &str) -> Result<()> {
         &config.mail_from,
     )?;
     println!(
-        "Worker running (outbox: {}; reminders hourly); Ctrl-C stops it.",
+        "Worker running (outbox: {}; reminders and retention hourly); Ctrl-C stops it.",
         mailer.describe()
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

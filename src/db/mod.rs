@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod pictures;
 pub mod registrations;
 pub mod reminders;
+pub mod retention;
 pub mod sales;
 pub mod schema;
 pub mod seed;

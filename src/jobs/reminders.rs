@@ -1,6 +1,7 @@
 //! The registrations' periodic chores: warranty reminders (a mail 30 days before the warranty
-//! ends, sent once, through the outbox). Every portal process (and the `worker` command) runs
-//! them; row locks and the `sent` mark keep two processes from ever sending the same reminder.
+//! ends, sent once, through the outbox) and the purge of safety contacts whose retention is over.
+//! Every portal process (and the `worker` command) runs them; row locks and the `sent` mark keep
+//! two processes from ever sending the same reminder.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,12 @@ pub async fn run_once(pool: &DbPool, base_url: &str, today: NaiveDate) -> Result
     Ok(sent)
 }
 
+/// Erases the safety contacts kept after account deletion whose retention ended before `today`.
+pub async fn purge_retained_contacts(pool: &DbPool, today: NaiveDate) -> Result<usize> {
+    let mut conn = pool.get().await?;
+    Ok(crate::db::retention::purge_expired(&mut conn, today).await?)
+}
+
 /// Runs the chores when [`EVERY`] has passed since the last run (the first call runs them).
 pub struct Schedule {
     base_url: String,
@@ -62,7 +69,7 @@ impl Schedule {
         }
     }
 
-    /// Runs the chores for today (UTC) if they are due; failures are logged and retried at the
+    /// Runs both chores for today (UTC) if they are due; failures are logged and retried at the
     /// next run.
     pub async fn run_if_due(&mut self, pool: &DbPool) {
         if self.last.is_some_and(|t| t.elapsed() < EVERY) {
@@ -74,6 +81,11 @@ impl Schedule {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "warranty reminders queued"),
             Err(e) => tracing::warn!(error = format!("{e:#}"), "warranty reminders failed"),
+        }
+        match purge_retained_contacts(pool, today).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "retained safety contacts erased after their retention"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "retention purge failed"),
         }
     }
 

@@ -14,6 +14,7 @@ mod lookup;
 mod platform;
 mod registration;
 mod reminders;
+mod retention;
 mod sales;
 mod smtp;
 mod staff;
