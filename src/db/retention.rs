@@ -132,3 +132,25 @@ pub async fn purge_expired(
     .execute(conn)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ErasedProofs;
+
+    #[tokio::test]
+    async fn only_files_below_the_proofs_directory_are_removed_and_missing_ones_are_fine() {
+        let dir = std::env::temp_dir().join(format!("retention-unit-{}", std::process::id()));
+        let proofs = dir.join("proofs");
+        std::fs::create_dir_all(proofs.join("2026")).unwrap();
+        std::fs::write(proofs.join("a.pdf"), b"a").unwrap();
+        std::fs::write(proofs.join("2026").join("b.png"), b"b").unwrap();
+        std::fs::write(dir.join("outside.pdf"), b"o").unwrap();
+        let names = ["a.pdf", "2026/b.png", "../outside.pdf", "", "missing.pdf"];
+        let erased = ErasedProofs(names.iter().map(|n| n.to_string()).collect());
+        assert_eq!(erased.remove(&dir).await, 2);
+        assert!(!proofs.join("a.pdf").exists());
+        assert!(!proofs.join("2026").join("b.png").exists());
+        assert!(dir.join("outside.pdf").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
