@@ -30,7 +30,8 @@ pub enum Command {
     Migrate,
     /// Load the demo catalogue (skipped if it is already there) and exit.
     SeedDemo,
-    /// Run only the mail outbox worker (for deployments that run it apart from `serve`).
+    /// Run only the background work: the mail outbox, warranty reminders and the retention
+    /// purge (for deployments that run it apart from `serve`).
     Worker,
     /// Manage administrator accounts.
     Admin {
@@ -400,12 +401,14 @@ async fn worker(config: &Config, url: &str) -> Result<()> {
         &config.mail_from,
     )?;
     println!(
-        "Outbox worker running ({}); Ctrl-C stops it.",
+        "Worker running (outbox: {}; reminders and retention hourly); Ctrl-C stops it.",
         mailer.describe()
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let chores = crate::jobs::reminders::Schedule::new(config.base_url()).run(pool.clone());
     tokio::select! {
         _ = crate::jobs::outbox::run(pool, mailer, crate::web::worker_settings(config)) => {}
+        _ = chores => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }

@@ -239,8 +239,13 @@ impl Account {
 
     /// Erases the personal data of an account (PRODUCT.md §3): the row stays, so records that
     /// must be kept (safety-notice contacts, audit entries) still resolve, but the email,
-    /// password and name are gone and it can never sign in again.
-    pub async fn erase(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+    /// password and name are gone and it can never sign in again. Its registrations keep only
+    /// their safety contact, flagged, for the retention period (see [`super::retention`]).
+    /// Call it inside a transaction, and remove the returned proof files once it has committed.
+    pub async fn erase(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+    ) -> QueryResult<super::retention::ErasedProofs> {
         diesel::update(accounts::table.find(id))
             .set((
                 accounts::email.eq(format!("erased-{id}@erased.invalid")),
@@ -265,7 +270,7 @@ impl Account {
         .set(audit_log::email.eq(None::<String>))
         .execute(conn)
         .await?;
-        Ok(())
+        super::retention::erase_registrations(conn, id, Utc::now().date_naive()).await
     }
 }
 

@@ -13,6 +13,8 @@ pub mod lookup;
 pub mod outbox;
 pub mod pictures;
 pub mod registrations;
+pub mod reminders;
+pub mod retention;
 pub mod sales;
 pub mod schema;
 pub mod seed;

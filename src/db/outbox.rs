@@ -49,6 +49,29 @@ impl OutboxMail {
             .await
     }
 
+    /// Queues many mails in one statement (a batch of reminders, say).
+    pub async fn enqueue_all(conn: &mut AsyncPgConnection, mails: &[Mail]) -> QueryResult<usize> {
+        if mails.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<_> = mails
+            .iter()
+            .map(|m| {
+                (
+                    outbox::kind.eq(m.kind),
+                    outbox::to_address.eq(&m.to),
+                    outbox::subject.eq(&m.subject),
+                    outbox::body_text.eq(&m.text),
+                    outbox::body_html.eq(&m.html),
+                )
+            })
+            .collect();
+        diesel::insert_into(outbox::table)
+            .values(&rows)
+            .execute(conn)
+            .await
+    }
+
     /// Claims up to `batch` due mails. The claim is a lease: `next_attempt_at` moves
     /// `lease_secs` ahead and `attempts` counts up, so a worker that dies mid-send gives the mail
     /// back by itself, and two workers never hold the same mail.

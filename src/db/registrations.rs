@@ -273,11 +273,16 @@ pub struct StaffRegistration {
     pub proof_bytes: Option<i32>,
     #[diesel(sql_type = Text)]
     pub serial_key: String,
+    /// The account was deleted: only the safety contact is kept, until `retained_until`.
+    #[diesel(sql_type = Bool)]
+    pub contact_retained: bool,
+    #[diesel(sql_type = Nullable<Date>)]
+    pub retained_until: Option<NaiveDate>,
 }
 
 const STAFF: &str = "SELECT r.id, r.unit_id, r.status, r.contact_email, r.purchased_on, r.place_of_purchase,
         r.not_sold_flag, r.created_at, u.serial, m.brand || ' ' || m.name AS product, r.decision_note,
-        r.proof_file, r.proof_type, r.proof_bytes, u.serial_key
+        r.proof_file, r.proof_type, r.proof_bytes, u.serial_key, r.contact_retained, r.retained_until
     FROM registrations r JOIN units u ON u.id = r.unit_id JOIN product_models m ON m.id = u.model_id";
 
 impl StaffRegistration {

@@ -104,7 +104,29 @@ impl WarrantyStatus {
             WarrantyStatus::Unknown => None,
         }
     }
+
+    /// The end date, when a warranty reminder is due on the day this status was computed for:
+    /// the warranty is running and ends within [`REMINDER_DAYS_BEFORE_END`] days
+    /// (`end − 30 days ≤ today ≤ end`). A reminder missed on its first day (the job did not run,
+    /// or the product was registered late) is still due on every later day until the end.
+    pub fn reminder_due(&self, today: NaiveDate) -> Option<NaiveDate> {
+        match *self {
+            WarrantyStatus::Active { ends_on, .. }
+                if ends_on
+                    .checked_sub_days(Days::new(REMINDER_DAYS_BEFORE_END))
+                    .is_some_and(|from| from <= today)
+                    && today <= ends_on =>
+            {
+                Some(ends_on)
+            }
+            _ => None,
+        }
+    }
 }
+
+/// How long before its warranty ends an owner who asked for it is reminded (issue 5: "an
+/// optional mail 30 days before warranty ends, sent once").
+pub const REMINDER_DAYS_BEFORE_END: u64 = 30;
 
 /// What changes a unit's warranty beyond its model's terms: extensions granted by an admin (per
 /// unit or per lot, added up) and the remaining warranty inherited from the unit it replaced.
@@ -342,6 +364,43 @@ mod tests {
         assert_eq!(end_date(d(2024, 2, 29), 12), Some(d(2025, 2, 27)));
         assert_eq!(end_date(d(2024, 2, 29), 48), Some(d(2028, 2, 28)));
         assert_eq!(end_date(d(2025, 3, 1), 0), Some(d(2025, 2, 28)));
+    }
+
+    #[test]
+    fn a_reminder_is_due_from_thirty_days_before_the_end_to_the_end() {
+        // Sold on 29 February 2024: 24 months later is 28 February 2026 (clamped), so the
+        // warranty ends on 27 February and the reminder is due from 28 January.
+        let dates = UnitDates {
+            sold_on: Some(d(2024, 2, 29)),
+            ..Default::default()
+        };
+        let due = |today| SALE_24.status(&dates, today).reminder_due(today);
+        assert_eq!(due(d(2026, 1, 27)), None, "31 days before");
+        assert_eq!(due(d(2026, 1, 28)), Some(d(2026, 2, 27)), "30 days before");
+        assert_eq!(due(d(2026, 2, 10)), Some(d(2026, 2, 27)));
+        assert_eq!(due(d(2026, 2, 27)), Some(d(2026, 2, 27)), "the last day");
+        assert_eq!(due(d(2026, 2, 28)), None, "expired");
+        assert_eq!(due(d(2024, 2, 1)), None, "not started");
+        assert_eq!(
+            WarrantyStatus::Unknown.reminder_due(d(2026, 2, 1)),
+            None,
+            "unknown"
+        );
+        // A one-month term that has not started yet ends within 30 days, but is not running.
+        let short = WarrantyTerms {
+            months: 1,
+            ..SALE_24
+        };
+        let later = UnitDates {
+            sold_on: Some(d(2026, 3, 1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            short
+                .status(&later, d(2026, 2, 20))
+                .reminder_due(d(2026, 2, 20)),
+            None
+        );
     }
 
     #[test]

@@ -221,6 +221,39 @@ pub fn transfer_refused_owner(to: &str, product: &str, serial: &str) -> anyhow::
     .into_mail("transfer_refused_owner", to, "Your product stays registered to you")
 }
 
+/// The owner asked, when registering, to be told 30 days before the warranty ends. Sent once.
+pub fn warranty_reminder(
+    base_url: &str,
+    to: &str,
+    registration_id: i64,
+    product: &str,
+    serial: &str,
+    ends_on: chrono::NaiveDate,
+) -> anyhow::Result<Mail> {
+    let date = ends_on.format("%-d %B %Y");
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!("The warranty of your {product} with serial number {serial} ends on {date}."),
+            format!(
+                "If it has a fault, contact us by {date} so that it is handled under the warranty."
+            ),
+        ],
+        action: Some((
+            "See this product".into(),
+            format!("{base_url}/account/products/{registration_id}"),
+        )),
+        after: vec![
+            "You asked for this reminder when you registered the product. We send it once.".into(),
+        ],
+    }
+    .into_mail(
+        "warranty_reminder",
+        to,
+        &format!("Your warranty ends on {date}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +280,32 @@ mod tests {
         let m = email_change_requested("old@example.com", "a&b@example.com").unwrap();
         assert!(m.text.contains("a&b@example.com"));
         assert!(m.html.contains("a&#38;b@example.com") || m.html.contains("a&amp;b@example.com"));
+    }
+
+    #[test]
+    fn the_reminder_says_the_date_plainly_and_links_to_the_product() {
+        let ends = chrono::NaiveDate::from_ymd_opt(2027, 3, 4).unwrap();
+        let m = warranty_reminder(
+            "https://portal.example",
+            "ana@example.com",
+            42,
+            "Arden Tools PowerCell",
+            "SN0042",
+            ends,
+        )
+        .unwrap();
+        assert_eq!(m.subject, "Your warranty ends on 4 March 2027");
+        assert_eq!(m.kind, "warranty_reminder");
+        assert!(m.text.contains(
+            "The warranty of your Arden Tools PowerCell with serial number SN0042 ends on 4 March 2027."
+        ));
+        assert!(
+            m.text
+                .contains("https://portal.example/account/products/42")
+        );
+        assert!(
+            m.html
+                .contains(r#"href="https://portal.example/account/products/42""#)
+        );
     }
 }

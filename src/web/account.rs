@@ -1427,9 +1427,10 @@ async fn delete_account(
     let ip = ip(&req, &state);
     let goodbye: Mail = messages::account_deleted(&a.email)?;
     let mut conn = state.pool.get().await?;
+    let mut proofs = crate::db::retention::ErasedProofs::default();
     conn.transaction::<_, AppError, _>(async |conn| {
         OutboxMail::enqueue(conn, &goodbye).await?;
-        Account::erase(conn, a.id).await?;
+        proofs = Account::erase(conn, a.id).await?;
         AuditEntry::record(
             conn,
             AuditEvent {
@@ -1444,6 +1445,9 @@ async fn delete_account(
         Ok(())
     })
     .await?;
+    drop(conn);
+    // Only now that the rows no longer name them: a file cannot be part of a transaction.
+    proofs.remove(&state.config.data_dir).await;
     super::session::set_cookie(&req, Session::removal_cookie(&state.sessions));
     Ok(see_other("/login?notice=deleted"))
 }

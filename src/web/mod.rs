@@ -398,6 +398,7 @@ impl Application {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(CATALOGUE_REFRESH);
+            let mut registrations = crate::jobs::reminders::Schedule::new(state.config.base_url());
             loop {
                 tick.tick().await;
                 if let Err(e) = state.reload_catalogue().await {
@@ -415,6 +416,7 @@ impl Application {
                     tracing::warn!(error = %e, "session clean-up failed");
                 }
                 purge_drafts(&state).await;
+                registrations.run_if_due(&state.pool).await;
             }
         });
         let worker = self.worker.map(|(mailer, settings)| {

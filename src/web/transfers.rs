@@ -339,6 +339,8 @@ async fn decide(
         &note,
         user.account.id,
         |request, owner| {
+            // A deleted account's retained contact is for safety and recall notices only.
+            let owner = owner.filter(|o| !o.contact_retained);
             let mut mails = Vec::new();
             if approve {
                 mails.push(messages::transfer_approved(

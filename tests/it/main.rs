@@ -14,6 +14,8 @@ mod lookup;
 mod platform;
 mod register_flow;
 mod registration;
+mod reminders;
+mod retention;
 mod sales;
 mod smtp;
 mod staff;
