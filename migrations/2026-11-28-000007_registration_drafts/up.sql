@@ -12,6 +12,14 @@ CREATE TABLE registration_drafts (
     proof_file        TEXT,
     proof_type        TEXT CHECK (proof_type IS NULL OR proof_type IN ('application/pdf', 'image/jpeg', 'image/png')),
     proof_bytes       INTEGER,
+    -- Who may finish it besides someone holding the token: the browser that typed it (the hash
+    -- of a secret in its cookie) and the account signed up (or already existing) for the address
+    -- the confirmation mail went to. A stranger who only has the address cannot.
+    browser_hash      BYTEA NOT NULL,
+    account_id        BIGINT REFERENCES accounts (id),
+    -- Finished: by whom, and what it did (so a second click on "Confirm" is not an error).
+    completed_by      BIGINT REFERENCES accounts (id),
+    outcome           TEXT,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     expires_at        TIMESTAMPTZ NOT NULL
 );
@@ -26,3 +34,7 @@ ALTER TABLE unit_events ADD CONSTRAINT unit_events_kind_check CHECK (kind IN
      'returned', 'replaced', 'scrapped', 'adjusted', 'installed', 'removed', 'claimed', 'recalled',
      'remedied')) NOT VALID;
 ALTER TABLE unit_events VALIDATE CONSTRAINT unit_events_kind_check;
+
+-- The sweep for files a crash left without a row looks files up by name.
+CREATE INDEX registrations_proof_file ON registrations (proof_file) WHERE proof_file IS NOT NULL;
+CREATE INDEX registration_drafts_proof_file ON registration_drafts (proof_file) WHERE proof_file IS NOT NULL;

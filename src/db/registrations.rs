@@ -22,6 +22,18 @@ pub enum Registered {
     AlreadyRequested,
 }
 
+impl Registered {
+    /// A short code for addresses and the drafts table.
+    pub fn code(self) -> &'static str {
+        match self {
+            Registered::Owner { .. } => "registered",
+            Registered::PendingTransfer => "pending",
+            Registered::AlreadyYours => "already",
+            Registered::AlreadyRequested => "requested",
+        }
+    }
+}
+
 pub struct NewRegistration<'a> {
     pub unit_id: i64,
     pub account_id: i64,
@@ -53,13 +65,21 @@ struct Status {
     status: String,
 }
 
+/// What registering did, and the proof file it replaced (to be removed after commit): a proof
+/// sent with a registration the account already had replaces that registration's proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterOutcome {
+    pub registered: Registered,
+    pub replaced_proof: Option<String>,
+}
+
 /// Registers a unit, with the mail that confirms it (queued in the same transaction). `mail`
 /// builds the mail for the outcome.
 pub async fn register(
     conn: &mut AsyncPgConnection,
     r: &NewRegistration<'_>,
     mail: impl FnOnce(Registered) -> anyhow::Result<Option<Mail>> + Send,
-) -> anyhow::Result<Registered> {
+) -> anyhow::Result<RegisterOutcome> {
     conn.transaction::<_, anyhow::Error, _>(async |conn| register_in(conn, r, mail).await)
         .await
 }
@@ -69,7 +89,7 @@ async fn register_in(
     conn: &mut AsyncPgConnection,
     r: &NewRegistration<'_>,
     mail: impl FnOnce(Registered) -> anyhow::Result<Option<Mail>> + Send,
-) -> anyhow::Result<Registered> {
+) -> anyhow::Result<RegisterOutcome> {
     {
         // One registration of a unit at a time: the owner check below then sees every
         // registration committed before it.
@@ -129,11 +149,58 @@ async fn register_in(
                 Registered::Owner { not_sold }
             }
         };
+        let mut replaced_proof = None;
+        if let (Some(proof), Registered::AlreadyYours | Registered::AlreadyRequested) =
+            (&r.proof, outcome)
+        {
+            let status = if outcome == Registered::AlreadyYours {
+                "active"
+            } else {
+                "pending_transfer"
+            };
+            replaced_proof = replace_proof(conn, r.unit_id, r.account_id, status, proof).await?;
+        }
         if let Some(m) = mail(outcome)? {
             OutboxMail::enqueue(conn, &m).await?;
         }
-        Ok(outcome)
+        Ok(RegisterOutcome {
+            registered: outcome,
+            replaced_proof,
+        })
     }
+}
+
+/// Puts `proof` on the account's registration of the unit in `status`; returns the file it
+/// replaced.
+async fn replace_proof(
+    conn: &mut AsyncPgConnection,
+    unit_id: i64,
+    account_id: i64,
+    status: &str,
+    proof: &StoredProof,
+) -> diesel::QueryResult<Option<String>> {
+    #[derive(QueryableByName)]
+    struct Old {
+        #[diesel(sql_type = Nullable<Text>)]
+        old: Option<String>,
+    }
+    let old: Option<Old> = diesel::sql_query(
+        "UPDATE registrations r SET proof_file = $4, proof_type = $5, proof_bytes = $6
+         FROM (SELECT id, proof_file AS old FROM registrations
+               WHERE unit_id = $1 AND account_id = $2 AND status = $3 FOR UPDATE) o
+         WHERE r.id = o.id
+         RETURNING o.old",
+    )
+    .bind::<BigInt, _>(unit_id)
+    .bind::<BigInt, _>(account_id)
+    .bind::<Text, _>(status)
+    .bind::<Text, _>(&proof.file)
+    .bind::<Text, _>(&proof.media_type)
+    .bind::<Integer, _>(proof.bytes)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(old.and_then(|o| o.old))
 }
 
 #[derive(QueryableByName)]
@@ -486,9 +553,37 @@ pub struct Draft {
     pub gtin: String,
     #[diesel(sql_type = Text)]
     pub product: String,
+    #[diesel(sql_type = Bytea)]
+    pub browser_hash: Vec<u8>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub account_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub completed_by: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub outcome: Option<String>,
+}
+
+/// What finishing a draft did.
+#[derive(Debug, Clone)]
+pub enum Completion {
+    /// No such live draft (expired, made up, or finished by someone else).
+    Gone,
+    /// Neither the browser that typed it nor the account it was meant for: nothing happens.
+    NotYours,
+    /// Registered now.
+    Done(Box<Draft>, RegisterOutcome),
+    /// This account finished it before (a second click); the outcome it had then.
+    AlreadyDone(String),
 }
 
 impl Draft {
+    /// Whether a request from the browser with `browser_hash`, signed in as `account_id`, may
+    /// see and finish this draft: the browser that typed it, or the account it was meant for.
+    pub fn may_finish(&self, browser_hash: Option<&[u8]>, account_id: Option<i64>) -> bool {
+        browser_hash.is_some_and(|h| h == self.browser_hash.as_slice())
+            || (account_id.is_some() && self.account_id == account_id)
+    }
+
     /// The proof it carries, if any.
     pub fn proof(&self) -> Option<StoredProof> {
         Some(StoredProof {
@@ -498,17 +593,20 @@ impl Draft {
         })
     }
 
-    /// Keeps a draft for `hours`, named by the hash of its token.
+    /// Keeps a draft for `hours`, named by the hash of its token, typed in the browser whose
+    /// secret hashes to `browser_hash`.
     pub async fn create(
         conn: &mut AsyncPgConnection,
         token_hash: &[u8],
+        browser_hash: &[u8],
         r: &NewRegistration<'_>,
         hours: i64,
     ) -> diesel::QueryResult<()> {
         diesel::sql_query(
             "INSERT INTO registration_drafts (token_hash, unit_id, purchased_on, place_of_purchase,
-                 marketing_consent, reminder_wanted, proof_file, proof_type, proof_bytes, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(hours => $10::int))",
+                 marketing_consent, reminder_wanted, proof_file, proof_type, proof_bytes, expires_at,
+                 browser_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(hours => $10::int), $11)",
         )
         .bind::<Bytea, _>(token_hash)
         .bind::<BigInt, _>(r.unit_id)
@@ -520,6 +618,25 @@ impl Draft {
         .bind::<Nullable<Text>, _>(r.proof.as_ref().map(|p| p.media_type.as_str()))
         .bind::<Nullable<Integer>, _>(r.proof.as_ref().map(|p| p.bytes))
         .bind::<Integer, _>(hours as i32)
+        .bind::<Bytea, _>(browser_hash)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    }
+
+    /// The draft is meant for `account_id` (signed up, or already existing, for the address the
+    /// confirmation mail with the draft's link went to). Only the first such account counts.
+    pub async fn meant_for(
+        conn: &mut AsyncPgConnection,
+        token_hash: &[u8],
+        account_id: i64,
+    ) -> diesel::QueryResult<()> {
+        diesel::sql_query(
+            "UPDATE registration_drafts SET account_id = $2
+             WHERE token_hash = $1 AND account_id IS NULL AND completed_by IS NULL",
+        )
+        .bind::<Bytea, _>(token_hash)
+        .bind::<BigInt, _>(account_id)
         .execute(conn)
         .await
         .map(|_| ())
@@ -533,10 +650,12 @@ impl Draft {
         diesel::sql_query(
             "SELECT d.id, d.unit_id, d.purchased_on, d.place_of_purchase, d.marketing_consent,
                     d.reminder_wanted, d.proof_file, d.proof_type, d.proof_bytes, u.serial, m.gtin,
-                    m.brand || ' ' || m.name AS product
+                    m.brand || ' ' || m.name AS product, d.browser_hash, d.account_id,
+                    d.completed_by, d.outcome
              FROM registration_drafts d
              JOIN units u ON u.id = d.unit_id JOIN product_models m ON m.id = u.model_id
-             WHERE d.token_hash = $1 AND d.expires_at > now()",
+             WHERE d.token_hash = $1 AND d.expires_at > now()
+             FOR UPDATE OF d",
         )
         .bind::<Bytea, _>(token_hash)
         .get_result(conn)
@@ -545,24 +664,29 @@ impl Draft {
     }
 
     /// Turns the draft into a registration of `account_id` (mailing `email`), in one
-    /// transaction that also deletes the draft, so it is used once. `None`: no such live draft.
+    /// transaction that marks the draft finished, so it is used once. Only the browser that
+    /// typed it (`browser_hash`) or the account it was meant for may.
     pub async fn complete(
         conn: &mut AsyncPgConnection,
         token_hash: &[u8],
+        browser_hash: Option<&[u8]>,
         account_id: i64,
         email: &str,
         mail: impl FnOnce(&Draft, Registered) -> anyhow::Result<Option<Mail>> + Send,
-    ) -> anyhow::Result<Option<(Draft, Registered)>> {
+    ) -> anyhow::Result<Completion> {
         conn.transaction::<_, anyhow::Error, _>(async |conn| {
             let Some(draft) = Draft::find(conn, token_hash).await? else {
-                return Ok(None);
+                return Ok(Completion::Gone);
             };
-            let deleted = diesel::sql_query("DELETE FROM registration_drafts WHERE id = $1")
-                .bind::<BigInt, _>(draft.id)
-                .execute(conn)
-                .await?;
-            if deleted == 0 {
-                return Ok(None);
+            match draft.completed_by {
+                Some(by) if by == account_id => {
+                    return Ok(Completion::AlreadyDone(draft.outcome.unwrap_or_default()));
+                }
+                Some(_) => return Ok(Completion::Gone),
+                None => {}
+            }
+            if !draft.may_finish(browser_hash, Some(account_id)) {
+                return Ok(Completion::NotYours);
             }
             let r = NewRegistration {
                 unit_id: draft.unit_id,
@@ -576,7 +700,15 @@ impl Draft {
             };
             let d = &draft;
             let outcome = register_in(conn, &r, |o| mail(d, o)).await?;
-            Ok(Some((draft.clone(), outcome)))
+            diesel::sql_query(
+                "UPDATE registration_drafts SET completed_by = $2, outcome = $3 WHERE id = $1",
+            )
+            .bind::<BigInt, _>(draft.id)
+            .bind::<BigInt, _>(account_id)
+            .bind::<Text, _>(outcome.registered.code())
+            .execute(conn)
+            .await?;
+            Ok(Completion::Done(Box::new(draft.clone()), outcome))
         })
         .await
     }
@@ -588,8 +720,10 @@ impl Draft {
             #[diesel(sql_type = Nullable<Text>)]
             proof_file: Option<String>,
         }
+        // A finished draft's file belongs to the registration it became.
         let rows: Vec<File> = diesel::sql_query(
-            "DELETE FROM registration_drafts WHERE expires_at <= now() RETURNING proof_file",
+            "DELETE FROM registration_drafts WHERE expires_at <= now()
+             RETURNING CASE WHEN completed_by IS NULL THEN proof_file END AS proof_file",
         )
         .load(conn)
         .await?;
@@ -737,4 +871,26 @@ pub async fn of_model(
     .load(conn)
     .await?;
     Ok((counts, rows))
+}
+
+/// Which of the stored proof `names` no registration or draft names (left by a crash between
+/// writing the file and committing its row).
+pub async fn unreferenced_proofs(
+    conn: &mut AsyncPgConnection,
+    names: &[String],
+) -> diesel::QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let rows: Vec<Name> = diesel::sql_query(
+        "SELECT f AS name FROM unnest($1::text[]) AS f
+         WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.proof_file = f)
+           AND NOT EXISTS (SELECT 1 FROM registration_drafts d WHERE d.proof_file = f)",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(names)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
 }

@@ -280,6 +280,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    registration_drafts (id) {
+        id -> Int8,
+        token_hash -> Bytea,
+        unit_id -> Int8,
+        purchased_on -> Date,
+        place_of_purchase -> Text,
+        marketing_consent -> Bool,
+        reminder_wanted -> Bool,
+        proof_file -> Nullable<Text>,
+        proof_type -> Nullable<Text>,
+        proof_bytes -> Nullable<Int4>,
+        browser_hash -> Bytea,
+        account_id -> Nullable<Int8>,
+        completed_by -> Nullable<Int8>,
+        outcome -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     registrations (id) {
         id -> Int8,
         unit_id -> Int8,
@@ -345,6 +366,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     model_pictures,
     outbox,
     product_models,
+    registration_drafts,
     registrations,
     sale_units,
     sales,

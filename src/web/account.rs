@@ -530,6 +530,7 @@ async fn signup(
     conn.transaction::<_, AppError, _>(async |conn| {
         match Account::create(conn, &email, Some(&hash), Role::Customer, false).await? {
             Some(account) => {
+                super::register::draft_meant_for(conn, next.as_deref(), account.id).await?;
                 let token = new_token();
                 AccountToken::create(
                     conn,
@@ -557,6 +558,10 @@ async fn signup(
                 .await?;
             }
             None => {
+                // The owner of the address may finish a registration typed before signing in.
+                if let Some(existing) = Account::find_by_email(conn, &email).await? {
+                    super::register::draft_meant_for(conn, next.as_deref(), existing.id).await?;
+                }
                 OutboxMail::enqueue(
                     conn,
                     &messages::signup_existing(&base, email.as_str(), next.as_deref())?,
@@ -577,18 +582,28 @@ async fn signup(
         Ok(())
     })
     .await?;
-    Ok(see_other("/signup/sent"))
+    Ok(see_other(&with_next("/signup/sent", next.as_deref())))
 }
 
-async fn signup_sent() -> HttpResponse {
+async fn signup_sent(q: web::Query<NoticeQuery>) -> HttpResponse {
+    let next = safe_next(q.next.as_deref());
+    let waiting = next
+        .as_deref()
+        .and_then(super::register::draft_in)
+        .is_some();
+    let mut paragraphs = vec![
+        "We sent a message to the address you gave. Follow the link in it to confirm your address, then sign in.",
+    ];
+    if waiting {
+        paragraphs.push("Your product registration is kept: after signing in you confirm it with one click, on this device or on the one where you open the mail.");
+    }
+    paragraphs.push("Nothing there after a few minutes? Look in your spam folder, or sign up again to get a new mail.");
+    let login = with_next("/login", next.as_deref());
     message(
         StatusCode::OK,
         "Check your email",
-        &[
-            "We sent a message to the address you gave. Follow the link in it to confirm your address, then sign in.",
-            "Nothing there after a few minutes? Look in your spam folder, or sign up again to get a new mail.",
-        ],
-        Some(("Go to sign in", "/login")),
+        &paragraphs,
+        Some(("Go to sign in", &login)),
     )
 }
 

@@ -418,6 +418,7 @@ struct AuditPage {
 }
 
 const AUDIT_EVENTS: &[&str] = &[
+    "proof_viewed",
     "login_success",
     "login_failure",
     "lockout",

@@ -42,6 +42,8 @@ use ratelimit::LookupLimiter;
 
 /// How often each process reloads the catalogue it validates serial formats against.
 const CATALOGUE_REFRESH: Duration = Duration::from_secs(30);
+/// How often expired drafts and stray proof files are cleared away.
+const TIDY_EVERY: Duration = Duration::from_secs(600);
 
 /// Shared by every worker.
 pub struct AppState {
@@ -307,16 +309,37 @@ async fn not_found(_req: HttpRequest) -> Result<HttpResponse, AppError> {
     ))
 }
 
-/// Forgets registrations typed before signing in that nobody came back for, with their files.
-async fn purge_drafts(state: &AppState) {
+/// Forgets registrations typed before signing in that nobody came back for, with their files,
+/// and removes proof files a crash left without a row (only files more than an hour old, so an
+/// upload in progress is never touched).
+async fn tidy_proofs(state: &AppState) {
+    use crate::files::{self, Store};
     let Ok(mut conn) = state.pool.get().await else {
         return;
     };
+    let data_dir = &state.config.data_dir;
     match crate::db::registrations::Draft::purge_expired(&mut conn).await {
-        Ok(files) => {
-            crate::files::remove(&state.config.data_dir, crate::files::Store::Proofs, &files).await
-        }
+        Ok(gone) => files::remove(data_dir, Store::Proofs, &gone).await,
         Err(e) => tracing::warn!(error = %e, "registration draft clean-up failed"),
+    }
+    let recent = match files::recent(data_dir, Store::Proofs, Duration::from_secs(3600)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the stored proofs");
+            return;
+        }
+    };
+    let (partial, whole): (Vec<String>, Vec<String>) =
+        recent.into_iter().partition(|n| files::is_partial(n));
+    files::remove(data_dir, Store::Proofs, &partial).await;
+    match crate::db::registrations::unreferenced_proofs(&mut conn, &whole).await {
+        Ok(orphans) => {
+            if !orphans.is_empty() {
+                tracing::info!(count = orphans.len(), "removing proof files no row names");
+            }
+            files::remove(data_dir, Store::Proofs, &orphans).await
+        }
+        Err(e) => tracing::warn!(error = %e, "proof file sweep failed"),
     }
 }
 
@@ -399,6 +422,7 @@ impl Application {
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(CATALOGUE_REFRESH);
             let mut registrations = crate::jobs::reminders::Schedule::new(state.config.base_url());
+            let mut last_tidy = None;
             loop {
                 tick.tick().await;
                 if let Err(e) = state.reload_catalogue().await {
@@ -415,7 +439,10 @@ impl Application {
                 {
                     tracing::warn!(error = %e, "session clean-up failed");
                 }
-                purge_drafts(&state).await;
+                if last_tidy.is_none_or(|t: std::time::Instant| t.elapsed() >= TIDY_EVERY) {
+                    last_tidy = Some(std::time::Instant::now());
+                    tidy_proofs(&state).await;
+                }
                 registrations.run_if_due(&state.pool).await;
             }
         });

@@ -6,7 +6,6 @@
 //! confirmation mail as the return path, so nothing typed is lost, and the draft becomes a
 //! registration when its author, signed in, confirms it.
 
-use actix_multipart::Multipart;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -18,7 +17,9 @@ use super::multipart::{CsrfMultipart, FilePart};
 use super::session::{CsrfForm, Session, SignedIn};
 use super::{AppError, AppState, encode_query, render, see_other};
 use crate::db::lookup::UnitMatch;
-use crate::db::registrations::{Draft, MyProduct, NewRegistration, Registered, StoredProof};
+use crate::db::registrations::{
+    Completion, Draft, MyProduct, NewRegistration, Registered, StoredProof,
+};
 use crate::domain::lookup::{LookupField, LookupQuery};
 use crate::domain::proof::{self, MAX_PROOF_BYTES, ProofType};
 use crate::files::{self, Store};
@@ -209,7 +210,7 @@ fn check_proof(files: &[FilePart]) -> Result<Option<(ProofType, &[u8])>, String>
     if f.too_large {
         return Err(proof::too_large());
     }
-    proof::check(&f.bytes).map(|t| Some((t, f.bytes.as_slice())))
+    proof::check(&f.bytes).map(|t| Some((t, &f.bytes[..])))
 }
 
 /// Stores a checked proof under the data directory.
@@ -253,28 +254,37 @@ fn outcome_mail(
     }
 }
 
-fn outcome_notice(outcome: Registered) -> &'static str {
-    match outcome {
-        Registered::Owner { .. } => "registered",
-        Registered::PendingTransfer => "pending",
-        Registered::AlreadyYours => "already",
-        Registered::AlreadyRequested => "requested",
-    }
+fn products_notice(code: &str) -> HttpResponse {
+    see_other(&format!("/account/products?notice={code}"))
 }
 
-/// Whether a registration kept the proof it was given (else the file is removed).
-fn proof_kept(outcome: Registered) -> bool {
-    matches!(
-        outcome,
-        Registered::Owner { .. } | Registered::PendingTransfer
-    )
+/// The cookie that names the browser a draft was typed in: a secret of its own, so a draft's
+/// address alone (in a mail, a history) does not let anyone else finish it.
+const BROWSER_COOKIE: &str = "portal_draft";
+
+fn browser_secret(req: &HttpRequest) -> Option<String> {
+    req.cookie(BROWSER_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| is_token(v))
+}
+
+fn browser_cookie(state: &AppState, secret: &str) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(BROWSER_COOKIE, secret.to_owned())
+        .path("/register")
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .secure(state.sessions.secure)
+        .max_age(actix_web::cookie::time::Duration::hours(DRAFT_HOURS))
+        .finish()
 }
 
 async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, AppError> {
+    // Each attempt looks a serial up: the lookup's limit per address applies.
+    state.limiter.check(&req)?;
     let sent = CsrfMultipart::<RegisterForm>::read(&req, body, MAX_PROOF_BYTES, 1).await?;
     let (session, form) = (&sent.session, &sent.form);
     let today = chrono::Utc::now().date_naive();
@@ -294,6 +304,8 @@ async fn register(
             !sent.files.is_empty(),
         ));
     };
+    // The connection first: a file is written only when its row can be.
+    let mut conn = state.pool.get().await?;
     let stored = store_proof(&state, proof).await?;
     let stored_file: Vec<String> = stored.iter().map(|p| p.file.clone()).collect();
     let email = session.account.as_ref().map(|a| a.email.clone());
@@ -307,15 +319,26 @@ async fn register(
         reminder_wanted: form.reminder.is_some(),
         proof: stored,
     };
-    let mut conn = state.pool.get().await?;
     let Some(account) = &session.account else {
         // Not signed in: keep what was typed and send them to sign in or sign up.
         let token = new_token();
-        if let Err(e) = Draft::create(&mut conn, &hash_token(&token), &r, DRAFT_HOURS).await {
+        let secret = browser_secret(&req).unwrap_or_else(new_token);
+        let created = Draft::create(
+            &mut conn,
+            &hash_token(&token),
+            &hash_token(&secret),
+            &r,
+            DRAFT_HOURS,
+        )
+        .await;
+        if let Err(e) = created {
             files::remove(&state.config.data_dir, Store::Proofs, &stored_file).await;
             return Err(e.into());
         }
-        return Ok(see_other(&format!("/register/finish?draft={token}")));
+        let mut res = see_other(&format!("/register/finish?draft={token}"));
+        res.add_cookie(&browser_cookie(&state, &secret))
+            .map_err(|e| AppError::Internal(e.into()))?;
+        return Ok(res);
     };
     let product = format!("{} {}", unit.model.brand, unit.model.name);
     let base = state.config.base_url();
@@ -325,14 +348,10 @@ async fn register(
     })
     .await;
     match result {
-        Ok(outcome) => {
-            if !proof_kept(outcome) {
-                files::remove(&state.config.data_dir, Store::Proofs, &stored_file).await;
-            }
-            Ok(see_other(&format!(
-                "/account/products?notice={}",
-                outcome_notice(outcome)
-            )))
+        Ok(done) => {
+            let replaced: Vec<String> = done.replaced_proof.into_iter().collect();
+            files::remove(&state.config.data_dir, Store::Proofs, &replaced).await;
+            Ok(products_notice(done.registered.code()))
         }
         Err(e) => {
             files::remove(&state.config.data_dir, Store::Proofs, &stored_file).await;
@@ -354,9 +373,11 @@ pub struct DraftQuery {
 struct FinishPage {
     csrf_token: String,
     signed_in: bool,
-    draft: Draft,
+    /// The details, to the browser that typed them or the account they are meant for only.
+    draft: Option<Draft>,
     token: String,
     proof: Option<String>,
+    change: String,
     login: String,
     signup: String,
 }
@@ -368,6 +389,12 @@ fn draft_gone() -> AppError {
     )
 }
 
+fn not_yours() -> AppError {
+    AppError::Forbidden(
+        "This registration was typed in another browser, for another account. To keep its details safe, only that browser or that account can finish it. Register the product here instead: it takes a minute.".into(),
+    )
+}
+
 /// Whether `s` has the shape of a token we hand out (so it needs no escaping in an address).
 fn is_token(s: &str) -> bool {
     s.len() == 43
@@ -375,24 +402,60 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn load_draft(state: &AppState, token: &str) -> Result<Draft, AppError> {
-    if !is_token(token) {
-        return Err(draft_gone());
+/// The draft token in a return path `/register/finish?draft=…`, if that is what it is.
+pub(super) fn draft_in(next: &str) -> Option<&str> {
+    next.strip_prefix("/register/finish?draft=")
+        .filter(|t| is_token(t))
+}
+
+/// Marks the draft in `next` (if any) as meant for `account_id`: the account signed up, or
+/// already existing, for the address its confirmation mail goes to.
+pub(super) async fn draft_meant_for(
+    conn: &mut diesel_async::AsyncPgConnection,
+    next: Option<&str>,
+    account_id: i64,
+) -> Result<(), AppError> {
+    if let Some(token) = next.and_then(draft_in) {
+        Draft::meant_for(conn, &hash_token(token), account_id).await?;
     }
-    let mut conn = state.pool.get().await?;
-    Draft::find(&mut conn, &hash_token(token))
-        .await?
-        .ok_or_else(draft_gone)
+    Ok(())
 }
 
 async fn finish_page(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     q: web::Query<DraftQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let draft = load_draft(&state, &q.draft).await?;
+    if !is_token(&q.draft) {
+        return Err(draft_gone());
+    }
+    let mut conn = state.pool.get().await?;
+    let draft = Draft::find(&mut conn, &hash_token(&q.draft))
+        .await?
+        .ok_or_else(draft_gone)?;
+    drop(conn);
+    match (draft.completed_by, session.account_id()) {
+        (Some(by), Some(me)) if by == me => {
+            return Ok(products_notice(draft.outcome.as_deref().unwrap_or("")));
+        }
+        (Some(_), _) => return Err(draft_gone()),
+        (None, _) => {}
+    }
+    let browser = browser_secret(&req).map(|s| hash_token(&s));
+    let allowed = draft.may_finish(browser.as_deref(), session.account_id());
+    if session.account.is_some() && !allowed {
+        return Err(not_yours());
+    }
     let back = encode_query(&format!("/register/finish?draft={}", q.draft));
     let proof = draft.proof().map(|p| proof_label(&p.media_type, p.bytes));
+    let change = format!(
+        "/register?serial={}&gtin={}&purchased_on={}&place_of_purchase={}",
+        encode_query(&draft.serial),
+        draft.gtin,
+        draft.purchased_on,
+        encode_query(&draft.place_of_purchase)
+    );
     Ok(render(
         StatusCode::OK,
         &FinishPage {
@@ -400,7 +463,8 @@ async fn finish_page(
             signed_in: session.account.is_some(),
             token: q.draft.clone(),
             proof,
-            draft,
+            change,
+            draft: allowed.then_some(draft),
             login: format!("/login?next={back}"),
             signup: format!("/signup?next={back}"),
         },
@@ -414,6 +478,7 @@ pub struct FinishForm {
 }
 
 async fn finish(
+    req: HttpRequest,
     state: web::Data<AppState>,
     f: CsrfForm<FinishForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -426,27 +491,29 @@ async fn finish(
             f.form.draft
         )));
     };
+    let browser = browser_secret(&req).map(|s| hash_token(&s));
     let base = state.config.base_url();
     let mut conn = state.pool.get().await?;
     let done = Draft::complete(
         &mut conn,
         &hash_token(&f.form.draft),
+        browser.as_deref(),
         account.id,
         &account.email,
         |d, o| outcome_mail(&base, &account.email, &d.product, &d.serial, o),
     )
     .await?;
-    let Some((draft, outcome)) = done else {
-        return Err(draft_gone());
-    };
-    if !proof_kept(outcome) {
-        let unused: Vec<String> = draft.proof_file.into_iter().collect();
-        files::remove(&state.config.data_dir, Store::Proofs, &unused).await;
+    drop(conn);
+    match done {
+        Completion::Gone => Err(draft_gone()),
+        Completion::NotYours => Err(not_yours()),
+        Completion::AlreadyDone(code) => Ok(products_notice(&code)),
+        Completion::Done(_, outcome) => {
+            let replaced: Vec<String> = outcome.replaced_proof.into_iter().collect();
+            files::remove(&state.config.data_dir, Store::Proofs, &replaced).await;
+            Ok(products_notice(outcome.registered.code()))
+        }
     }
-    Ok(see_other(&format!(
-        "/account/products?notice={}",
-        outcome_notice(outcome)
-    )))
 }
 
 // ---- proofs of purchase ------------------------------------------------------------------
@@ -515,15 +582,22 @@ pub struct Empty {}
 
 async fn add_proof(
     req: HttpRequest,
+    user: SignedIn,
     state: web::Data<AppState>,
     path: web::Path<i64>,
-    body: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
+    // Someone else's registration is "not found" before a byte of the file is read.
+    {
+        let mut conn = state.pool.get().await?;
+        MyProduct::find(&mut conn, id, user.account.id)
+            .await?
+            .filter(|p| matches!(p.status.as_str(), "active" | "pending_transfer"))
+            .ok_or_else(no_product)?;
+    }
     let sent = CsrfMultipart::<Empty>::read(&req, body, MAX_PROOF_BYTES, 1).await?;
-    let Some(account) = sent.session.account.clone() else {
-        return Err(AppError::SignInRequired(format!("/account/products/{id}")));
-    };
+    let account = sent.session.account.clone().unwrap_or(user.account);
     let back = |q: &str| see_other(&format!("/account/products/{id}?{q}#proof-title"));
     let checked = match check_proof(&sent.files) {
         Ok(Some(p)) => p,
@@ -531,11 +605,11 @@ async fn add_proof(
         Err(_) if sent.files.iter().any(|f| f.too_large) => return Ok(back("proof_error=size")),
         Err(_) => return Ok(back("proof_error=type")),
     };
+    let mut conn = state.pool.get().await?;
     let stored = store_proof(&state, Some(checked)).await?;
     let Some(stored) = stored else {
         return Ok(back("proof_error=none"));
     };
-    let mut conn = state.pool.get().await?;
     let replaced = crate::db::registrations::set_proof(&mut conn, id, account.id, &stored).await;
     drop(conn);
     match replaced {

@@ -303,6 +303,18 @@ fn csrf_refused(why: &str) -> AppError {
     ))
 }
 
+/// The origin half of [`check_csrf`], for a form whose body has not been read yet.
+pub fn check_origin(req: &HttpRequest) -> Result<(), AppError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no app state")))?;
+    if same_origin(req, &state.sessions.origin) {
+        Ok(())
+    } else {
+        Err(csrf_refused("This form was sent from another website."))
+    }
+}
+
 /// The checks of a posted form, for forms read by hand (file uploads): it comes from our own
 /// origin and carries the CSRF token of the session it is sent with. Returns that session.
 pub async fn check_csrf(req: &HttpRequest, sent_token: &str) -> Result<Session, AppError> {

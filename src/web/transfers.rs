@@ -279,7 +279,8 @@ async fn show(
 /// `GET /staff/registrations/{id}/proof`: the customer's receipt, for staff checking a claim
 /// to the unit.
 async fn proof(
-    _user: SignedIn,
+    req: HttpRequest,
+    user: SignedIn,
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
@@ -293,7 +294,19 @@ async fn proof(
             )
         })?;
     drop(conn);
-    super::register::proof_response(&state, r.proof_file.as_deref(), r.proof_type.as_deref()).await
+    let res =
+        super::register::proof_response(&state, r.proof_file.as_deref(), r.proof_type.as_deref())
+            .await?;
+    // A receipt carries personal data: who looked at it is in the security log.
+    super::catalogue::audit(
+        &req,
+        &state,
+        user.account.id,
+        "proof_viewed",
+        &format!("registration {}", r.id),
+    )
+    .await?;
+    Ok(res)
 }
 
 #[derive(Deserialize)]

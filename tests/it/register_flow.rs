@@ -22,10 +22,18 @@ fn png() -> Vec<u8> {
         .unwrap()
 }
 
-/// Files stored as proofs in this app's data directory.
+/// Files stored as proofs in this app's data directory (in its folders per day).
 fn stored_proofs(app: &TestApp) -> usize {
     std::fs::read_dir(app.data_dir.join("proofs"))
-        .map(|d| d.filter_map(Result::ok).count())
+        .map(|days| {
+            days.filter_map(Result::ok)
+                .map(|day| {
+                    std::fs::read_dir(day.path())
+                        .map(|d| d.filter_map(Result::ok).count())
+                        .unwrap_or(0)
+                })
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -96,7 +104,15 @@ async fn someone_without_an_account_registers_signs_up_confirms_and_loses_nothin
             ],
         )
         .await;
-    assert_eq!((status, location.as_deref()), (303, Some("/signup/sent")));
+    assert_eq!(status, 303);
+    let sent = location.unwrap();
+    assert_eq!(sent, format!("/signup/sent?next={}", q(&finish)));
+    let (_, page, _) = app.get_with(&c, &sent).await;
+    assert!(page.contains("Your product registration is kept"), "{page}");
+    assert!(
+        page.contains(&format!("/login?next={}", q(&finish))),
+        "{page}"
+    );
     let mail = app.text(
         "SELECT body_text FROM outbox WHERE kind = 'verify_email' AND to_address = 'new@example.com'",
     );
@@ -162,7 +178,10 @@ async fn someone_without_an_account_registers_signs_up_confirms_and_loses_nothin
         app.scalar("SELECT count(*) FROM registrations WHERE status = 'active' AND contact_email = 'new@example.com' AND place_of_purchase = 'Corner Shop' AND purchased_on = '2026-10-01' AND reminder_wanted AND NOT marketing_consent AND proof_type = 'application/pdf' AND proof_bytes = 2000"),
         1
     );
-    assert_eq!(app.scalar("SELECT count(*) FROM registration_drafts"), 0);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registration_drafts WHERE completed_by IS NOT NULL AND outcome = 'registered'"),
+        1
+    );
     assert_eq!(
         stored_proofs(&app),
         1,
@@ -172,10 +191,12 @@ async fn someone_without_an_account_registers_signs_up_confirms_and_loses_nothin
         app.scalar("SELECT count(*) FROM outbox WHERE kind = 'registration_confirmed' AND to_address = 'new@example.com'"),
         1
     );
-    // A draft is used once.
-    let (status, gone, _) = app.get_with(&phone, &finish).await;
-    assert_eq!(status, 410, "{gone}");
-    assert!(gone.contains("no longer waiting"));
+    // A draft is used once: coming back to it (or clicking twice) shows what it did.
+    let (status, _, location) = app.get_with(&phone, &finish).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/account/products?notice=registered"))
+    );
     let (status, _, _) = app
         .post_with(
             &phone,
@@ -183,8 +204,9 @@ async fn someone_without_an_account_registers_signs_up_confirms_and_loses_nothin
             &[("csrf_token", &csrf_of(&page)), ("draft", draft)],
         )
         .await;
-    assert_eq!(status, 410);
+    assert_eq!(status, 303);
     assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 1);
+    assert_eq!(stored_proofs(&app), 1);
 }
 
 #[tokio::test]
@@ -779,4 +801,189 @@ async fn staff_list_the_registrations_of_a_model_or_a_lot_page_by_page() {
         page.contains(&format!("/admin/registrations.csv?model={model}")),
         "{page}"
     );
+}
+
+#[tokio::test]
+async fn a_draft_is_seen_and_finished_only_by_its_browser_or_its_account() {
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", PW, "customer");
+    app.create_user("mallory@example.com", PW, "customer");
+    let ann = app.browser();
+    let (_, _, location) = fill_in(&app, &ann, "SN1805", &[]).await;
+    let finish = location.unwrap();
+    let draft = finish.split("draft=").nth(1).unwrap().to_owned();
+
+    // Someone else who got hold of the address: no details, and no way to finish it.
+    let stranger = app.browser();
+    let (status, page, _) = app.get_with(&stranger, &finish).await;
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("Corner Shop") && !page.contains("SN1805"),
+        "{page}"
+    );
+    app.login(&stranger, "mallory@example.com", PW).await;
+    let (status, page, _) = app.get_with(&stranger, &finish).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(!page.contains("Corner Shop"));
+    let (_, form, _) = app.get_with(&stranger, "/register").await;
+    let (status, _, _) = app
+        .post_with(
+            &stranger,
+            "/register/finish",
+            &[("csrf_token", &csrf_of(&form)), ("draft", &draft)],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 0);
+
+    // The browser that typed it signs in and finishes; a second click is not an error.
+    app.login(&ann, "ann@example.com", PW).await;
+    let (status, page, _) = app.get_with(&ann, &finish).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Corner Shop"), "{page}");
+    assert!(
+        page.contains("place_of_purchase=Corner%20Shop"),
+        "“Change something” keeps what was typed: {page}"
+    );
+    for _ in 0..2 {
+        let (status, _, location) = app
+            .post_with(
+                &ann,
+                "/register/finish",
+                &[("csrf_token", &csrf_of(&page)), ("draft", &draft)],
+            )
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(
+            location.as_deref(),
+            Some("/account/products?notice=registered")
+        );
+    }
+    assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 1);
+    // Finished: anyone else finds it gone.
+    let (status, _, _) = app.get_with(&stranger, &finish).await;
+    assert_eq!(status, 410);
+}
+
+#[tokio::test]
+async fn oversized_forms_are_refused_before_they_are_read_and_a_second_proof_is_kept() {
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", PW, "customer");
+    let ann = app.browser();
+    app.login(&ann, "ann@example.com", PW).await;
+    let (_, form, _) = app.get_with(&ann, "/register").await;
+    let multipart = reqwest::multipart::Form::new()
+        .text("csrf_token", csrf_of(&form))
+        .part(
+            "proof",
+            reqwest::multipart::Part::bytes(pdf(6 * 1024 * 1024))
+                .file_name("huge.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    let r = ann
+        .post(format!("{}/register", app.address))
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    // Not even a session: refused before the body is read.
+    let r = app
+        .browser()
+        .post(format!("{}/register", app.address))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(stored_proofs(&app), 0);
+
+    // Registered without a receipt, then again with one: the receipt is kept, not dropped.
+    fill_in(&app, &ann, "SN1806", &[]).await;
+    let (status, _, location) = fill_in(
+        &app,
+        &ann,
+        "SN1806",
+        &[("proof", "r.png", "image/png", png())],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().ends_with("notice=already"));
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM registrations WHERE proof_type = 'image/png'"),
+        1
+    );
+    assert_eq!(stored_proofs(&app), 1);
+}
+
+#[tokio::test]
+async fn proof_files_a_crash_left_without_a_row_are_swept_away() {
+    let app = spawn_app().await;
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let dir = app.data_dir.join("proofs").join(&today);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |n: u8, ext: &str| format!("{}.{ext}", format!("{n:x}").repeat(32));
+    let (kept, orphan, fresh) = (file(1, "pdf"), file(2, "pdf"), file(3, "png"));
+    let partial = format!(".{}.part", file(4, "pdf"));
+    for name in [&kept, &orphan, &fresh, &partial] {
+        std::fs::write(dir.join(name), b"%PDF-1.4 x").unwrap();
+    }
+    for name in [&kept, &orphan, &partial] {
+        let status = std::process::Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(dir.join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    app.create_user("ann@example.com", PW, "customer");
+    app.sql(&format!(
+        "INSERT INTO registrations (unit_id, account_id, status, purchased_on, place_of_purchase, contact_email, proof_file, proof_type)
+         SELECT u.id, a.id, 'active', '2026-01-01', 'Shop', a.email, '{today}/{kept}', 'application/pdf'
+         FROM units u, accounts a WHERE u.serial = 'SN1807' AND a.email = 'ann@example.com'"
+    ));
+    // Another process on the same database and data directory tidies up as it starts.
+    let mut config = crate::helpers::test_config();
+    config.database_url = Some(app.db_url.clone());
+    config.data_dir = app.data_dir.clone();
+    let pool = recall_portal::db::build_pool(&app.db_url, 2).unwrap();
+    let other = recall_portal::web::Application::build(&config, pool)
+        .await
+        .unwrap();
+    tokio::spawn(other.run_until_stopped());
+    for _ in 0..100 {
+        if !dir.join(&orphan).exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!dir.join(&orphan).exists(), "no row names it: removed");
+    assert!(!dir.join(&partial).exists(), "half-written: removed");
+    assert!(dir.join(&kept).exists(), "a registration names it");
+    assert!(
+        dir.join(&fresh).exists(),
+        "an upload in progress is never touched"
+    );
+}
+
+#[tokio::test]
+async fn registering_counts_against_the_lookup_limit_of_an_address() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.lookup_rate_per_minute = 1;
+        c.lookup_burst = 2;
+    })
+    .await;
+    let c = app.browser();
+    let mut statuses = Vec::new();
+    for serial in ["SN1808", "SN1809", "SN1810"] {
+        let (status, _, _) = fill_in(&app, &c, serial, &[]).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [303, 303, 429]);
+    assert_eq!(app.scalar("SELECT count(*) FROM registration_drafts"), 2);
 }

@@ -103,19 +103,19 @@ async fn a_deleted_accounts_registrations_keep_only_the_flagged_safety_contact_u
     app.sql("UPDATE units SET manufactured_on = '2015-06-01' WHERE serial = 'SN1104'");
     // Proofs of purchase: one file on disk, one row naming a file already gone.
     let proofs = app.data_dir.join("proofs");
-    std::fs::create_dir_all(&proofs).unwrap();
+    std::fs::create_dir_all(proofs.join("2026-11-01")).unwrap();
     std::fs::write(
-        proofs.join("d0e0000000000000000000000000000a.pdf"),
+        proofs.join("2026-11-01/d0e0000000000000000000000000000a.pdf"),
         b"%PDF-1.4 receipt",
     )
     .unwrap();
     std::fs::write(
-        proofs.join("0e15e000000000000000000000000000.pdf"),
+        proofs.join("2026-11-01/0e15e000000000000000000000000000.pdf"),
         b"%PDF-1.4 other",
     )
     .unwrap();
-    app.sql("UPDATE registrations SET proof_file = 'd0e0000000000000000000000000000a.pdf', proof_type = 'application/pdf' WHERE unit_id = (SELECT id FROM units WHERE serial = 'SN1101' AND model_id = (SELECT id FROM product_models WHERE gtin = '09506000134352'))");
-    app.sql("UPDATE registrations SET proof_file = '90e00000000000000000000000000000.png', proof_type = 'image/png' WHERE unit_id = (SELECT id FROM units WHERE serial = 'SN1102' AND model_id = (SELECT id FROM product_models WHERE gtin = '09506000134352'))");
+    app.sql("UPDATE registrations SET proof_file = '2026-11-01/d0e0000000000000000000000000000a.pdf', proof_type = 'application/pdf' WHERE unit_id = (SELECT id FROM units WHERE serial = 'SN1101' AND model_id = (SELECT id FROM product_models WHERE gtin = '09506000134352'))");
+    app.sql("UPDATE registrations SET proof_file = '2026-11-01/90e00000000000000000000000000000.png', proof_type = 'image/png' WHERE unit_id = (SELECT id FROM units WHERE serial = 'SN1102' AND model_id = (SELECT id FROM product_models WHERE gtin = '09506000134352'))");
     // The data export still works before deletion.
     let (status, _, _) = app.get_with(&dee, "/account/export").await;
     assert_eq!(status, 200);
@@ -196,11 +196,15 @@ async fn a_deleted_accounts_registrations_keep_only_the_flagged_safety_contact_u
         4
     );
     assert!(
-        !proofs.join("d0e0000000000000000000000000000a.pdf").exists(),
+        !proofs
+            .join("2026-11-01/d0e0000000000000000000000000000a.pdf")
+            .exists(),
         "the proof file is deleted"
     );
     assert!(
-        proofs.join("0e15e000000000000000000000000000.pdf").exists(),
+        proofs
+            .join("2026-11-01/0e15e000000000000000000000000000.pdf")
+            .exists(),
         "and no other"
     );
 
