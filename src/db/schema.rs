@@ -280,6 +280,70 @@ diesel::table! {
 }
 
 diesel::table! {
+    claims (id) {
+        id -> Int8,
+        number -> Text,
+        unit_id -> Int8,
+        registration_id -> Nullable<Int8>,
+        account_id -> Int8,
+        status -> Text,
+        category -> Text,
+        description -> Text,
+        noticed_on -> Date,
+        contact_preference -> Text,
+        contact_phone -> Nullable<Text>,
+        flag_never_sold -> Bool,
+        flag_not_owner -> Bool,
+        flag_out_of_warranty -> Bool,
+        flag_open_recall -> Bool,
+        eta -> Nullable<Date>,
+        assignee_id -> Nullable<Int8>,
+        rma_number -> Nullable<Text>,
+        return_instructions -> Nullable<Text>,
+        outcome_note -> Nullable<Text>,
+        replacement_unit_id -> Nullable<Int8>,
+        filed_at -> Timestamptz,
+        status_since -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    claim_events (id) {
+        id -> Int8,
+        claim_id -> Int8,
+        at -> Timestamptz,
+        actor_id -> Nullable<Int8>,
+        actor_role -> Text,
+        kind -> Text,
+        public -> Bool,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        note -> Nullable<Text>,
+        eta -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    claim_photos (id) {
+        id -> Int8,
+        claim_id -> Int8,
+        file -> Text,
+        media_type -> Text,
+        bytes -> Int4,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    claim_service_levels (status) {
+        status -> Text,
+        target_days -> Int4,
+    }
+}
+
+diesel::table! {
     registration_drafts (id) {
         id -> Int8,
         token_hash -> Bytea,
@@ -360,6 +424,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     accounts,
     audit_log,
+    claim_events,
+    claim_photos,
+    claim_service_levels,
+    claims,
     import_jobs,
     locations,
     lots,
