@@ -10,12 +10,14 @@ use anyhow::Context;
 #[derive(Debug, Clone, Copy)]
 pub enum Store {
     Proofs,
+    ClaimPhotos,
 }
 
 impl Store {
     fn dir(self, data_dir: &Path) -> PathBuf {
         data_dir.join(match self {
             Store::Proofs => "proofs",
+            Store::ClaimPhotos => "claim-photos",
         })
     }
 }

@@ -252,6 +252,19 @@ impl UnitHistory {
         }))
     }
 
+    /// The unit's warranty on `today`, from the same engine as the lookup.
+    pub fn warranty(&self, today: NaiveDate) -> WarrantyStatus {
+        let dates = UnitDates {
+            sold_on: self.sold_on,
+            purchased_on: self.unit_warranty.and_then(|w| w.purchased_on),
+            manufactured_on: self
+                .manufactured_on
+                .or(self.lot.as_ref().map(|l| l.production_date)),
+        };
+        let adj = adjustments(self.unit_warranty.as_ref(), self.lot_warranty.as_ref());
+        self.model.terms().status_with(&dates, &adj, today)
+    }
+
     /// The warranty in one line for staff: status, dates and which date it counts from.
     pub fn warranty_text(&self, today: NaiveDate) -> String {
         use crate::domain::warranty::StartBasis;

@@ -243,6 +243,8 @@ async fn insert(
 pub struct MyProduct {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub unit_id: i64,
     #[diesel(sql_type = Text)]
     pub status: String,
     #[diesel(sql_type = Date)]
@@ -273,7 +275,7 @@ pub struct MyProduct {
     pub proof_bytes: Option<i32>,
 }
 
-const MINE: &str = "SELECT r.id, r.status, r.purchased_on, r.place_of_purchase, r.reminder_wanted,
+const MINE: &str = "SELECT r.id, r.unit_id, r.status, r.purchased_on, r.place_of_purchase, r.reminder_wanted,
         r.marketing_consent, r.created_at, u.serial, m.gtin, m.brand, m.name, r.decision_note,
         r.proof_file, r.proof_type, r.proof_bytes
     FROM registrations r JOIN units u ON u.id = r.unit_id JOIN product_models m ON m.id = u.model_id";

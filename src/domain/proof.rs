@@ -76,6 +76,20 @@ pub fn check(bytes: &[u8]) -> Result<ProofType, String> {
     })
 }
 
+/// A claim photo's type (JPEG or PNG, by content), or why it is refused.
+pub fn check_photo(bytes: &[u8]) -> Result<ProofType, String> {
+    if bytes.len() > MAX_PROOF_BYTES {
+        return Err(format!(
+            "a photo is larger than {} MB, the most accepted: send a smaller one",
+            MAX_PROOF_BYTES / 1_048_576
+        ));
+    }
+    match sniff(bytes) {
+        Some(t @ (ProofType::Jpeg | ProofType::Png)) => Ok(t),
+        _ => Err("a file is not a JPEG or PNG photo (whatever its name says)".into()),
+    }
+}
+
 /// A size for people: "640 KB", "2.4 MB".
 pub fn human_size(bytes: i64) -> String {
     if bytes < 1024 * 1024 {
@@ -115,6 +129,16 @@ mod tests {
         assert_eq!(check(&ok), Ok(ProofType::Pdf));
         ok.push(b' ');
         assert!(check(&ok).unwrap_err().contains("larger than 5 MB"));
+    }
+
+    #[test]
+    fn claim_photos_are_jpeg_or_png_only() {
+        assert_eq!(
+            check_photo(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),
+            Ok(ProofType::Jpeg)
+        );
+        assert!(check_photo(b"%PDF-1.7\n%\xe2\xe3\n1 0 obj").is_err());
+        assert!(check_photo(b"<svg/>").is_err());
     }
 
     #[test]

@@ -254,6 +254,60 @@ pub fn warranty_reminder(
     )
 }
 
+/// A claim was filed.
+pub fn claim_received(
+    base_url: &str,
+    to: &str,
+    number: &str,
+    claim_id: i64,
+    product: &str,
+) -> anyhow::Result<Mail> {
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!("We received your warranty claim {number} for your {product}."),
+            "Our service staff will assess it and tell you what happens next, with an estimate of when it will be done. You can follow every step on the claim's page.".into(),
+        ],
+        action: Some(("See my claim".into(), format!("{base_url}/account/claims/{claim_id}"))),
+        after: vec![format!("Quote {number} if you contact us about it.")],
+    }
+    .into_mail("claim_received", to, &format!("Claim {number} received"))
+}
+
+/// Something the customer should know about their claim: `what` in a sentence, an optional note
+/// from staff, and the current estimate.
+pub fn claim_update(
+    base_url: &str,
+    to: &str,
+    number: &str,
+    claim_id: i64,
+    what: &str,
+    note: Option<&str>,
+    eta: Option<&str>,
+) -> anyhow::Result<Mail> {
+    let mut paragraphs = vec![what.to_owned()];
+    if let Some(n) = note.filter(|n| !n.trim().is_empty()) {
+        paragraphs.push(format!("Our service team writes: {n}"));
+    }
+    if let Some(eta) = eta {
+        paragraphs.push(format!("We expect to be done by {eta}."));
+    }
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs,
+        action: Some((
+            "See my claim".into(),
+            format!("{base_url}/account/claims/{claim_id}"),
+        )),
+        after: vec![format!("Quote {number} if you contact us about it.")],
+    }
+    .into_mail(
+        "claim_update",
+        to,
+        &format!("Update on your claim {number}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

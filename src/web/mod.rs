@@ -4,6 +4,8 @@ pub mod account;
 pub mod admin;
 pub mod catalogue;
 pub mod charts;
+pub mod claims;
+pub mod claims_staff;
 pub mod counts;
 pub mod error;
 pub mod genealogy;
@@ -278,6 +280,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     public::routes(cfg);
     account::routes(cfg);
     register::routes(cfg);
+    claims::routes(cfg);
     cfg.service(
         web::scope("/staff")
             .wrap(from_fn(|req, next| {
@@ -322,24 +325,30 @@ async fn tidy_proofs(state: &AppState) {
         Ok(gone) => files::remove(data_dir, Store::Proofs, &gone).await,
         Err(e) => tracing::warn!(error = %e, "registration draft clean-up failed"),
     }
-    let recent = match files::recent(data_dir, Store::Proofs, Duration::from_secs(3600)).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list the stored proofs");
-            return;
-        }
-    };
-    let (partial, whole): (Vec<String>, Vec<String>) =
-        recent.into_iter().partition(|n| files::is_partial(n));
-    files::remove(data_dir, Store::Proofs, &partial).await;
-    match crate::db::registrations::unreferenced_proofs(&mut conn, &whole).await {
-        Ok(orphans) => {
-            if !orphans.is_empty() {
-                tracing::info!(count = orphans.len(), "removing proof files no row names");
+    for store in [Store::Proofs, Store::ClaimPhotos] {
+        let recent = match files::recent(data_dir, store, Duration::from_secs(3600)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list stored files");
+                continue;
             }
-            files::remove(data_dir, Store::Proofs, &orphans).await
+        };
+        let (partial, whole): (Vec<String>, Vec<String>) =
+            recent.into_iter().partition(|n| files::is_partial(n));
+        files::remove(data_dir, store, &partial).await;
+        let orphans = match store {
+            Store::Proofs => crate::db::registrations::unreferenced_proofs(&mut conn, &whole).await,
+            Store::ClaimPhotos => crate::db::claims::unreferenced_photos(&mut conn, &whole).await,
+        };
+        match orphans {
+            Ok(orphans) => {
+                if !orphans.is_empty() {
+                    tracing::info!(count = orphans.len(), "removing stored files no row names");
+                }
+                files::remove(data_dir, store, &orphans).await
+            }
+            Err(e) => tracing::warn!(error = %e, "stored file sweep failed"),
         }
-        Err(e) => tracing::warn!(error = %e, "proof file sweep failed"),
     }
 }
 

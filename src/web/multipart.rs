@@ -4,7 +4,8 @@
 //!
 //! The app's body limit does not apply to a multipart stream, so this module sets its own: the
 //! request is refused before reading when it says it is too large, cut off when it turns out to
-//! be, given a deadline, and only a few are read at once (each may hold a file in memory).
+//! be, given a deadline, and only so many megabytes of them are read at once (each holds its
+//! files in memory).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -32,10 +33,11 @@ const MAX_TEXT_FIELDS: usize = 50;
 const FORM_OVERHEAD: usize = 64 * 1024;
 /// A form must arrive within this time (a phone on a slow network sends 5 MB in well under it).
 const READ_DEADLINE: Duration = Duration::from_secs(120);
-/// Forms with files read at the same time, per process.
-const CONCURRENT_READS: usize = 8;
+/// Memory for forms with files being read at the same time, per process, in MiB: each form
+/// holds as many as it may carry (a proof form 6, a claim with five photos 26).
+const READ_BUDGET_MIB: u32 = 48;
 
-static READS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(CONCURRENT_READS));
+static READS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(READ_BUDGET_MIB as usize));
 
 /// A file sent with the form.
 pub struct FilePart {
@@ -51,6 +53,8 @@ pub struct CsrfMultipart<T> {
     pub session: Session,
     pub form: T,
     pub files: Vec<FilePart>,
+    /// More files were sent than the form takes (those were dropped unread).
+    pub too_many_files: bool,
 }
 
 impl<T: DeserializeOwned> CsrfMultipart<T> {
@@ -79,8 +83,11 @@ impl<T: DeserializeOwned> CsrfMultipart<T> {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(AppError::PayloadTooLarge);
         }
+        let mib = u32::try_from(limit.div_ceil(1 << 20))
+            .unwrap_or(u32::MAX)
+            .clamp(1, READ_BUDGET_MIB);
         let _permit = READS
-            .acquire()
+            .acquire_many(mib)
             .await
             .map_err(|e| AppError::Internal(e.into()))?;
         let overflow = Rc::new(Cell::new(false));
@@ -119,6 +126,7 @@ async fn read_all<T: DeserializeOwned>(
     let mut files = Vec::new();
     let mut session: Option<Session> = None;
     let mut sent_token = String::new();
+    let mut too_many_files = false;
     while let Some(field) = body.next().await {
         let mut field = field.map_err(|_| unreadable())?;
         let name = field.name().unwrap_or("").to_owned();
@@ -147,6 +155,7 @@ async fn read_all<T: DeserializeOwned>(
             session = Some(check_csrf(req, &sent_token).await?);
         }
         if files.len() >= max_files {
+            too_many_files = true;
             while let Some(chunk) = field.next().await {
                 chunk.map_err(|_| unreadable())?;
             }
@@ -179,5 +188,6 @@ async fn read_all<T: DeserializeOwned>(
         session,
         form,
         files,
+        too_many_files,
     })
 }

@@ -708,6 +708,7 @@ async fn products(
 #[derive(Template)]
 #[template(path = "account/product.html")]
 struct ProductPage {
+    claims: Vec<super::claims::ClaimRow>,
     p: MyProduct,
     warranty: String,
     csrf_token: String,
@@ -732,6 +733,8 @@ async fn product(
     let p = MyProduct::find(&mut conn, path.into_inner(), user.account.id)
         .await?
         .ok_or_else(no_product)?;
+    let claims =
+        crate::db::claims::Claim::of_account(&mut conn, user.account.id, Some(p.unit_id)).await?;
     drop(conn);
     let warranty = if p.status == "active" {
         warranty_line(&state, &p).await?
@@ -756,6 +759,7 @@ async fn product(
     Ok(render(
         StatusCode::OK,
         &ProductPage {
+            claims: claims.iter().map(super::claims::row).collect(),
             p,
             warranty,
             csrf_token: user.session.csrf_token.clone(),

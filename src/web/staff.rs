@@ -13,7 +13,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/units", web::get().to(find_units))
         .route("/units/{id}", web::get().to(unit_page))
         .configure(super::stations::routes)
-        .configure(super::transfers::routes);
+        .configure(super::transfers::routes)
+        .configure(super::claims_staff::routes);
 }
 
 #[derive(Template)]
