@@ -106,6 +106,8 @@ struct UnitPage {
     genealogy: crate::db::genealogy::Genealogy,
     component_error: Option<String>,
     registrations: Vec<crate::db::registrations::StaffRegistration>,
+    /// (id, number, status label, filed)
+    claims: Vec<(i64, String, &'static str, String)>,
 }
 
 #[derive(serde::Deserialize)]
@@ -140,6 +142,19 @@ async fn unit_page(
     let genealogy = crate::db::genealogy::Genealogy::of(&mut conn, h.unit_id).await?;
     let registrations =
         crate::db::registrations::StaffRegistration::of_unit(&mut conn, h.unit_id).await?;
+    let claims = crate::db::claims::Claim::of_unit(&mut conn, h.unit_id)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let label = c.state().map_or("", crate::domain::claims::Status::label);
+            (
+                c.id,
+                c.number,
+                label,
+                c.filed_at.format("%Y-%m-%d").to_string(),
+            )
+        })
+        .collect();
     Ok(render(
         StatusCode::OK,
         &UnitPage {
@@ -154,6 +169,7 @@ async fn unit_page(
             genealogy,
             component_error: q.component_error.clone(),
             registrations,
+            claims,
         },
     ))
 }
