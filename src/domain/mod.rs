@@ -12,6 +12,7 @@ pub mod labels;
 pub mod lookup;
 pub mod picture;
 pub mod proof;
+pub mod recall;
 pub mod sales;
 pub mod serial;
 pub mod serial_format;
