@@ -37,6 +37,9 @@ CREATE TABLE claims (
     updated_at          TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX claims_account ON claims (account_id, filed_at DESC);
+-- One claim waiting for an outcome per unit and customer: a second report adds to the first.
+CREATE UNIQUE INDEX claims_one_open ON claims (unit_id, account_id)
+    WHERE status IN ('submitted', 'info_requested', 'triaged', 'approved', 'awaiting_unit', 'in_repair');
 CREATE INDEX claims_queue ON claims (status, status_since);
 CREATE INDEX claims_unit ON claims (unit_id);
 CREATE INDEX claims_assignee ON claims (assignee_id, status) WHERE assignee_id IS NOT NULL;

@@ -47,24 +47,40 @@ struct Id {
     id: i64,
 }
 
+/// What filing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filed {
+    New {
+        id: i64,
+        number: String,
+    },
+    /// The customer already has a claim on this unit waiting for an outcome: this one.
+    AlreadyOpen {
+        id: i64,
+        number: String,
+    },
+}
+
 /// Files a claim with its photos and the "received" entry of its timeline, and queues the mail
-/// `mail(number)` builds, in one transaction. Returns (id, number).
+/// `mail(number)` builds, in one transaction.
 pub async fn file(
     conn: &mut AsyncPgConnection,
     c: &NewClaim<'_>,
     year: i32,
     mail: impl FnOnce(&str, i64) -> anyhow::Result<Mail> + Send,
-) -> anyhow::Result<(i64, String)> {
+) -> anyhow::Result<Filed> {
     conn.transaction::<_, anyhow::Error, _>(async |conn| {
         let seq: Id = diesel::sql_query("SELECT nextval('claim_number_seq') AS id")
             .get_result(conn)
             .await?;
         let number = claim_number(year, seq.id);
-        let id: Id = diesel::sql_query(
+        let id: Option<Id> = diesel::sql_query(
             "INSERT INTO claims (number, unit_id, registration_id, account_id, status, category,
                  description, noticed_on, contact_preference, contact_phone, flag_never_sold,
                  flag_not_owner, flag_out_of_warranty, flag_open_recall)
              VALUES ($1, $2, $3, $4, 'submitted', $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (unit_id, account_id) WHERE status IN ('submitted', 'info_requested',
+                 'triaged', 'approved', 'awaiting_unit', 'in_repair') DO NOTHING
              RETURNING id",
         )
         .bind::<Text, _>(&number)
@@ -81,7 +97,30 @@ pub async fn file(
         .bind::<Bool, _>(c.flags.out_of_warranty)
         .bind::<Bool, _>(c.flags.open_recall)
         .get_result(conn)
-        .await?;
+        .await
+        .optional()?;
+        let Some(id) = id else {
+            #[derive(QueryableByName)]
+            struct Open {
+                #[diesel(sql_type = BigInt)]
+                id: i64,
+                #[diesel(sql_type = Text)]
+                number: String,
+            }
+            let open: Open = diesel::sql_query(
+                "SELECT id, number FROM claims WHERE unit_id = $1 AND account_id = $2
+                   AND status IN ('submitted', 'info_requested', 'triaged', 'approved',
+                                  'awaiting_unit', 'in_repair')",
+            )
+            .bind::<BigInt, _>(c.unit_id)
+            .bind::<BigInt, _>(c.account_id)
+            .get_result(conn)
+            .await?;
+            return Ok(Filed::AlreadyOpen {
+                id: open.id,
+                number: open.number,
+            });
+        };
         event(
             conn,
             id.id,
@@ -97,7 +136,7 @@ pub async fn file(
         .await?;
         add_photos(conn, id.id, c.photos).await?;
         OutboxMail::enqueue(conn, &mail(&number, id.id)?).await?;
-        Ok((id.id, number))
+        Ok(Filed::New { id: id.id, number })
     })
     .await
 }
@@ -391,7 +430,9 @@ pub enum Refused {
     Changed(Status),
     /// The state machine refuses the move.
     Transition(TransitionError),
-    /// A replacement unit that cannot be used, and why.
+    /// A replacement that cannot be made, and why: `same` (the claim's own unit),
+    /// `not_in_stock` (sold, shipped, linked to a sale, registered or requested, scrapped…),
+    /// `not_owner` (the claimant no longer owns the claim's unit), `already_replaced`.
     Replacement(String),
     /// More photos than a claim takes.
     TooManyPhotos,
@@ -549,8 +590,9 @@ pub async fn move_to(
     .await
 }
 
-/// The replacement: the old unit is marked replaced, the new one inherits its warranty and the
-/// claimant's registration moves to it. `Err(why)` when the new unit cannot be used.
+/// The replacement: the old unit is marked replaced, the new one inherits its warranty (the
+/// owner's purchase date and the old unit's end) and the claimant's registration moves to it.
+/// `Err(why)` when it cannot be done; nothing is then changed.
 async fn replace_unit(
     conn: &mut AsyncPgConnection,
     claim_id: i64,
@@ -560,44 +602,86 @@ async fn replace_unit(
     r: &Replacement,
 ) -> anyhow::Result<Result<(), String>> {
     if r.unit_id == old_unit {
-        return Ok(Err("the replacement must be another unit".into()));
+        return Ok(Err("same".into()));
+    }
+    // The same per-unit locks registering and transfer decisions take, lower id first.
+    for unit in [old_unit.min(r.unit_id), old_unit.max(r.unit_id)] {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('registrations'), $1::int)")
+            .bind::<diesel::sql_types::Integer, _>((unit % i64::from(i32::MAX)) as i32)
+            .execute(conn)
+            .await?;
     }
     #[derive(QueryableByName)]
-    struct UnitState {
+    struct Eligible {
         #[diesel(sql_type = Text)]
         status: String,
         #[diesel(sql_type = Bool)]
-        owned: bool,
+        free: bool,
     }
-    let new: UnitState = diesel::sql_query(
-        "SELECT status, EXISTS (SELECT 1 FROM registrations WHERE unit_id = u.id AND status = 'active') AS owned
-         FROM units u WHERE id = $1 FOR UPDATE",
+    // In stock, never sold, no sale linked, nobody's registration or request.
+    let new: Eligible = diesel::sql_query(
+        "SELECT u.status,
+                u.sold_on IS NULL
+                AND NOT EXISTS (SELECT 1 FROM sale_units s WHERE s.unit_id = u.id AND s.unlinked_at IS NULL)
+                AND NOT EXISTS (SELECT 1 FROM registrations g WHERE g.unit_id = u.id
+                                AND g.status IN ('active', 'pending_transfer')) AS free
+         FROM units u WHERE u.id = $1 FOR UPDATE",
     )
     .bind::<BigInt, _>(r.unit_id)
     .get_result(conn)
     .await?;
-    if new.owned || matches!(new.status.as_str(), "sold" | "registered") {
-        return Ok(Err(
-            "that unit is already sold or registered to someone: choose one from stock".into(),
-        ));
+    if !new.free
+        || !matches!(
+            new.status.as_str(),
+            "manufactured" | "in_stock" | "returned"
+        )
+    {
+        return Ok(Err("not_in_stock".into()));
     }
-    if matches!(new.status.as_str(), "replaced" | "scrapped" | "missing") {
-        return Ok(Err(format!(
-            "that unit is {}: choose one from stock",
-            new.status
-        )));
+    #[derive(QueryableByName)]
+    struct Old {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Nullable<Date>)]
+        purchased_on: Option<NaiveDate>,
     }
-    diesel::sql_query("UPDATE units SET status = 'replaced', updated_at = now() WHERE id = $1")
-        .bind::<BigInt, _>(old_unit)
-        .execute(conn)
-        .await?;
+    // The claimant must still own the old unit through the registration the claim was filed on.
+    let old: Option<Old> = diesel::sql_query(
+        "SELECT u.status, g.purchased_on
+         FROM claims c JOIN units u ON u.id = c.unit_id
+         JOIN registrations g ON g.id = c.registration_id
+         WHERE c.id = $1 AND g.status = 'active' AND g.account_id = $2 AND g.unit_id = u.id
+         FOR UPDATE OF u, g",
+    )
+    .bind::<BigInt, _>(claim_id)
+    .bind::<BigInt, _>(claimant)
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(old) = old else {
+        return Ok(Err("not_owner".into()));
+    };
+    if old.status == "replaced" {
+        return Ok(Err("already_replaced".into()));
+    }
     diesel::sql_query(
-        "UPDATE units SET status = 'registered', inherited_from = $2, inherited_end = $3, updated_at = now()
+        "UPDATE units SET status = 'replaced', replaced_by = $2, updated_at = now() WHERE id = $1",
+    )
+    .bind::<BigInt, _>(old_unit)
+    .bind::<BigInt, _>(r.unit_id)
+    .execute(conn)
+    .await?;
+    // The owner's purchase date starts its term as it did the old one's, and the old unit's
+    // end (with its extensions) is inherited: the new unit has the rest of the old warranty.
+    diesel::sql_query(
+        "UPDATE units SET status = 'registered', purchased_on = $4, inherited_from = $2,
+                inherited_end = $3, updated_at = now()
          WHERE id = $1",
     )
     .bind::<BigInt, _>(r.unit_id)
     .bind::<Date, _>(r.today)
     .bind::<Nullable<Date>, _>(r.inherited_end)
+    .bind::<Nullable<Date>, _>(old.purchased_on)
     .execute(conn)
     .await?;
     diesel::sql_query(
@@ -612,25 +696,32 @@ async fn replace_unit(
     .bind::<Text, _>(number)
     .execute(conn)
     .await?;
-    // The owner's registration moves to the new unit, with the same purchase details.
-    diesel::sql_query(
+    // The registration moves to the new unit with everything it had (the reminder already
+    // sent stays sent; a retained contact stays retained).
+    let moved = diesel::sql_query(
         "WITH old AS (
              UPDATE registrations SET status = 'ended', ended_at = now(),
                     decision_note = 'the unit was replaced under claim ' || $4
-             WHERE unit_id = $1 AND account_id = $3 AND status = 'active'
+             WHERE id = (SELECT registration_id FROM claims WHERE id = $5) AND status = 'active'
              RETURNING *)
          INSERT INTO registrations (unit_id, account_id, status, purchased_on, place_of_purchase,
-             marketing_consent, reminder_wanted, contact_email, proof_file, proof_type, proof_bytes)
+             marketing_consent, reminder_wanted, reminder_sent_at, contact_email, contact_retained,
+             retained_until, proof_file, proof_type, proof_bytes)
          SELECT $2, account_id, 'active', purchased_on, place_of_purchase, marketing_consent,
-                reminder_wanted, contact_email, proof_file, proof_type, proof_bytes
-         FROM old",
+                reminder_wanted, reminder_sent_at, contact_email, contact_retained, retained_until,
+                proof_file, proof_type, proof_bytes
+         FROM old WHERE account_id = $3",
     )
     .bind::<BigInt, _>(old_unit)
     .bind::<BigInt, _>(r.unit_id)
     .bind::<BigInt, _>(claimant)
     .bind::<Text, _>(number)
+    .bind::<BigInt, _>(claim_id)
     .execute(conn)
     .await?;
+    if moved != 1 {
+        anyhow::bail!("claim {claim_id}: the registration did not move to the replacement");
+    }
     diesel::sql_query("UPDATE claims SET replacement_unit_id = $2 WHERE id = $1")
         .bind::<BigInt, _>(claim_id)
         .bind::<BigInt, _>(r.unit_id)
@@ -759,6 +850,11 @@ pub async fn change(
                 false
             }
             Change::Info { text, photos } => {
+                if !now.awaits_outcome() {
+                    return Ok(Err(Refused::Transition(TransitionError(
+                        "the claim is decided: information can no longer be added".into(),
+                    ))));
+                }
                 let count: Id = diesel::sql_query(
                     "SELECT count(*) AS id FROM claim_photos WHERE claim_id = $1",
                 )
@@ -772,10 +868,31 @@ pub async fn change(
                     .await?;
                 add_photos(conn, claim_id, photos).await?;
                 if now == Status::InfoRequested {
-                    diesel::sql_query(
-                        "UPDATE claims SET status = 'triaged', status_since = now(), updated_at = now() WHERE id = $1",
+                    // Back to where the claim was when staff asked.
+                    #[derive(QueryableByName)]
+                    struct From {
+                        #[diesel(sql_type = Nullable<Text>)]
+                        from_status: Option<String>,
+                    }
+                    let asked: Option<From> = diesel::sql_query(
+                        "SELECT from_status FROM claim_events
+                         WHERE claim_id = $1 AND kind = 'status' AND to_status = 'info_requested'
+                         ORDER BY at DESC, id DESC LIMIT 1",
                     )
                     .bind::<BigInt, _>(claim_id)
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                    let back = asked
+                        .and_then(|a| a.from_status)
+                        .and_then(|s| Status::parse(&s))
+                        .filter(|s| check(now, *s, Actor::Customer).is_ok())
+                        .unwrap_or(Status::Triaged);
+                    diesel::sql_query(
+                        "UPDATE claims SET status = $2, status_since = now(), updated_at = now() WHERE id = $1",
+                    )
+                    .bind::<BigInt, _>(claim_id)
+                    .bind::<Text, _>(back.as_str())
                     .execute(conn)
                     .await?;
                     event(
@@ -786,7 +903,7 @@ pub async fn change(
                         "status",
                         true,
                         Some(now),
-                        Some(Status::Triaged),
+                        Some(back),
                         None,
                         None,
                     )
@@ -854,4 +971,53 @@ pub async fn email_of(
             .await
             .optional()?;
     Ok(e.map(|e| e.email))
+}
+
+/// A deleted account's claims: open ones end as cancelled (nobody can follow them any more),
+/// and the personal parts go: the phone, the description, the customer's own words in the
+/// timeline, the photos. The claims stay, without them, for the warranty figures. Returns the
+/// photo files to remove once the transaction has committed.
+pub async fn erase_for_account(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+) -> diesel::QueryResult<Vec<String>> {
+    diesel::sql_query(
+        "WITH open AS (
+             UPDATE claims SET status = 'cancelled', status_since = now(), closed_at = now(), updated_at = now()
+             WHERE account_id = $1 AND status NOT IN ('closed', 'cancelled')
+             RETURNING id)
+         INSERT INTO claim_events (claim_id, actor_role, kind, public, to_status, note)
+         SELECT id, 'system', 'status', true, 'cancelled', 'the customer deleted their account' FROM open",
+    )
+    .bind::<BigInt, _>(account_id)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "UPDATE claims SET contact_phone = NULL, contact_preference = 'email',
+                description = '(erased with the account)', updated_at = now()
+         WHERE account_id = $1",
+    )
+    .bind::<BigInt, _>(account_id)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "UPDATE claim_events e SET note = NULL FROM claims c
+         WHERE c.id = e.claim_id AND c.account_id = $1 AND e.actor_role = 'customer'",
+    )
+    .bind::<BigInt, _>(account_id)
+    .execute(conn)
+    .await?;
+    #[derive(QueryableByName)]
+    struct F {
+        #[diesel(sql_type = Text)]
+        file: String,
+    }
+    let files: Vec<F> = diesel::sql_query(
+        "DELETE FROM claim_photos p USING claims c
+         WHERE c.id = p.claim_id AND c.account_id = $1 RETURNING p.file",
+    )
+    .bind::<BigInt, _>(account_id)
+    .load(conn)
+    .await?;
+    Ok(files.into_iter().map(|f| f.file).collect())
 }

@@ -13,6 +13,7 @@ pub mod labels;
 pub mod lookup;
 pub mod outbox;
 pub mod pictures;
+pub mod recalls;
 pub mod registrations;
 pub mod reminders;
 pub mod retention;

@@ -112,6 +112,20 @@ impl Status {
         !self.is_final()
     }
 
+    /// Before an outcome (repaired, replaced, refunded, rejected): the customer can still add
+    /// information, and an estimate of completion means something.
+    pub fn awaits_outcome(self) -> bool {
+        matches!(
+            self,
+            Status::Submitted
+                | Status::InfoRequested
+                | Status::Triaged
+                | Status::Approved
+                | Status::AwaitingUnit
+                | Status::InRepair
+        )
+    }
+
     /// The states a claim can move to from here, by `actor`.
     pub fn next(self, actor: Actor) -> Vec<Status> {
         Status::ALL
@@ -133,8 +147,9 @@ fn allowed(from: Status, to: Status, actor: Actor) -> bool {
     match actor {
         Actor::Customer => matches!(
             (from, to),
-            // Cancel before staff have assessed it; answer a request for information.
-            (Submitted, Cancelled) | (InfoRequested, Cancelled) | (InfoRequested, Triaged)
+            // Cancel before staff have assessed it; answering a question returns the claim to
+            // where it was when staff asked (assessed, or not yet).
+            (Submitted, Cancelled) | (InfoRequested, Submitted) | (InfoRequested, Triaged)
         ),
         Actor::Staff => matches!(
             (from, to),
@@ -290,7 +305,7 @@ mod tests {
         use Status::*;
         &[
             (Submitted, Cancelled),
-            (InfoRequested, Cancelled),
+            (InfoRequested, Submitted),
             (InfoRequested, Triaged),
         ]
     };

@@ -1377,6 +1377,8 @@ async fn export(user: SignedIn, state: web::Data<AppState>) -> Result<HttpRespon
     let mut conn = state.pool.get().await?;
     let sessions = SessionRow::list_for_account(&mut conn, a.id).await?;
     let events = AuditEntry::search(&mut conn, None, Some(a.id), None, 10_000).await?;
+    let products = crate::db::registrations::MyProduct::of_account(&mut conn, a.id).await?;
+    let claims = crate::db::claims::Claim::of_account(&mut conn, a.id, None).await?;
     let body = serde_json::json!({
         "exported_at": Utc::now(),
         "account": {
@@ -1393,8 +1395,20 @@ async fn export(user: SignedIn, state: web::Data<AppState>) -> Result<HttpRespon
         "security_events": events.iter().map(|e| serde_json::json!({
             "at": e.occurred_at, "event": e.event, "ip": e.ip, "detail": e.detail,
         })).collect::<Vec<_>>(),
-        "registered_products": [],
-        "warranty_claims": [],
+        "registered_products": products.iter().map(|p| serde_json::json!({
+            "gtin": p.gtin, "serial": p.serial, "product": format!("{} {}", p.brand, p.name),
+            "status": p.status, "purchased_on": p.purchased_on,
+            "place_of_purchase": p.place_of_purchase, "registered_at": p.created_at,
+            "warranty_reminder": p.reminder_wanted, "marketing_consent": p.marketing_consent,
+            "proof_of_purchase": p.proof_type,
+        })).collect::<Vec<_>>(),
+        "warranty_claims": claims.iter().map(|c| serde_json::json!({
+            "number": c.number, "gtin": c.gtin, "serial": c.serial, "status": c.status,
+            "category": c.category, "description": c.description, "noticed_on": c.noticed_on,
+            "filed_at": c.filed_at, "contact_preference": c.contact_preference,
+            "contact_phone": c.contact_phone, "estimated_completion": c.eta,
+            "outcome": c.outcome_note,
+        })).collect::<Vec<_>>(),
     });
     Ok(HttpResponse::Ok()
         .content_type("application/json")
@@ -1443,9 +1457,11 @@ async fn delete_account(
     let goodbye: Mail = messages::account_deleted(&a.email)?;
     let mut conn = state.pool.get().await?;
     let mut proofs = crate::db::retention::ErasedProofs::default();
+    let mut photos = Vec::new();
     conn.transaction::<_, AppError, _>(async |conn| {
         OutboxMail::enqueue(conn, &goodbye).await?;
         proofs = Account::erase(conn, a.id).await?;
+        photos = crate::db::claims::erase_for_account(conn, a.id).await?;
         AuditEntry::record(
             conn,
             AuditEvent {
@@ -1463,6 +1479,12 @@ async fn delete_account(
     drop(conn);
     // Only now that the rows no longer name them: a file cannot be part of a transaction.
     proofs.remove(&state.config.data_dir).await;
+    crate::files::remove(
+        &state.config.data_dir,
+        crate::files::Store::ClaimPhotos,
+        &photos,
+    )
+    .await;
     super::session::set_cookie(&req, Session::removal_cookie(&state.sessions));
     Ok(see_other("/login?notice=deleted"))
 }

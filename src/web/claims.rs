@@ -142,6 +142,17 @@ async fn claim_form(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let p = claimable(&state, path.into_inner(), user.account.id).await?;
+    // A claim on it that is still being dealt with: what is new goes there.
+    {
+        let mut conn = state.pool.get().await?;
+        let open = Claim::of_account(&mut conn, user.account.id, Some(p.unit_id))
+            .await?
+            .into_iter()
+            .find(|c| c.state().is_some_and(Status::awaits_outcome));
+        if let Some(c) = open {
+            return Ok(see_other(&format!("/account/claims/{}?error=open", c.id)));
+        }
+    }
     let f = ClaimForm {
         contact: "email".into(),
         ..Default::default()
@@ -343,9 +354,13 @@ async fn file_claim(
     )
     .await;
     match filed {
-        Ok((claim_id, _)) => Ok(see_other(&format!(
+        Ok(db::Filed::New { id: claim_id, .. }) => Ok(see_other(&format!(
             "/account/claims/{claim_id}?notice=filed"
         ))),
+        Ok(db::Filed::AlreadyOpen { id: claim_id, .. }) => {
+            forget(&state, &stored).await;
+            Ok(see_other(&format!("/account/claims/{claim_id}?error=open")))
+        }
         Err(e) => {
             forget(&state, &stored).await;
             Err(e.into())
@@ -372,7 +387,7 @@ pub(super) fn row(c: &Claim) -> ClaimRow {
         status: c.state().map_or("", Status::label),
         eta: c
             .eta
-            .filter(|_| c.state().is_some_and(Status::is_open))
+            .filter(|_| c.state().is_some_and(Status::awaits_outcome))
             .map(long_date),
         filed: long_date(c.filed_at.date_naive()),
     }
@@ -445,6 +460,7 @@ pub(super) fn describe(e: &ClaimEvent, for_staff: bool) -> TimelineEntry {
 #[derive(Template)]
 #[template(path = "account/claim.html")]
 struct ClaimPage {
+    noticed: String,
     c: Claim,
     status: &'static str,
     category: &'static str,
@@ -503,19 +519,20 @@ async fn my_claim(
     Ok(render(
         StatusCode::OK,
         &ClaimPage {
+            noticed: long_date(c.noticed_on),
             status: state_now.label(),
             category: category_label(&c.category).unwrap_or("Other"),
             csrf_token: user.session.csrf_token.clone(),
             notice,
             error,
-            eta: c.eta.filter(|_| state_now.is_open()).map(long_date),
+            eta: c.eta.filter(|_| state_now.awaits_outcome()).map(long_date),
             timeline: events.iter().map(|e| describe(e, false)).collect(),
             photo_room: db::MAX_PHOTOS.saturating_sub(photos.len()),
             photos,
             can_cancel: crate::domain::claims::check(state_now, Status::Cancelled, Actor::Customer)
                 .is_ok(),
             asked: state_now == Status::InfoRequested,
-            is_open: state_now.is_open(),
+            is_open: state_now.awaits_outcome(),
             c,
         },
     ))

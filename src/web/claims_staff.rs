@@ -69,6 +69,8 @@ struct Page {
 pub struct PageQuery {
     notice: Option<String>,
     error: Option<String>,
+    why: Option<String>,
+    to: Option<String>,
 }
 
 async fn page(
@@ -108,7 +110,8 @@ async fn page(
     if c.flag_never_sold || never_sold_now {
         flags.push("Unit never recorded as sold".to_owned());
     }
-    if c.flag_not_owner || owner_now != Some(c.account_id) {
+    // After a replacement the owner owns the new unit: that is no reason for a flag.
+    if c.flag_not_owner || (owner_now != Some(c.account_id) && c.replacement_serial.is_none()) {
         flags.push("Claimant is not the registered owner".to_owned());
     }
     let in_warranty = matches!(unit.warranty(c.noticed_on), WarrantyStatus::Active { .. });
@@ -132,13 +135,24 @@ async fn page(
         "text" => "Write the text (at most 4,000 characters).".to_owned(),
         "serial" => "Enter the serial number of the replacement unit.".to_owned(),
         "unknown-serial" => "No unit of ours has that serial number (add the GTIN if several models use it).".to_owned(),
-        "replacement" => "That unit cannot be the replacement: it must be in stock, not sold or registered to anyone.".to_owned(),
+        "replacement" => match q.why.as_deref() {
+            Some("same") => "The replacement must be another unit than the one claimed for.".to_owned(),
+            Some("not_owner") => "The customer no longer owns the claimed unit through this claim's registration: check the registrations before replacing.".to_owned(),
+            Some("already_replaced") => "The claimed unit was replaced already.".to_owned(),
+            _ => "That unit cannot be the replacement: it must be in stock, never sold, not linked to a sale and not registered or requested by anyone.".to_owned(),
+        },
         "date" => "Enter the estimated completion date: today or later.".to_owned(),
         "rma" => "Enter the return number (at most 40 characters) and how to send the product (at most 2,000).".to_owned(),
         "assignee" => "Choose someone from the list.".to_owned(),
         "changed" => "Someone changed this claim meanwhile; here it is as it stands now. Check and try again.".to_owned(),
         "final" => "This claim is closed: nothing more can change.".to_owned(),
-        _ => "That move is not possible from the claim's current status.".to_owned(),
+        _ => match q.to.as_deref().and_then(Status::parse) {
+            Some(to) => match crate::domain::claims::check(now, to, Actor::Staff) {
+                Err(e) => super::capitalise(&e.0) + ".",
+                Ok(()) => "That move is possible now; try again.".to_owned(),
+            },
+            None => "That move is not possible from the claim's current status.".to_owned(),
+        },
     });
     let history = unit
         .events
@@ -310,8 +324,8 @@ async fn move_on(
         Ok(()) => back(id, "notice=moved"),
         Err(Refused::NotFound) => return Err(no_claim()),
         Err(Refused::Changed(_)) => back(id, "error=changed"),
-        Err(Refused::Replacement(_)) => back(id, "error=replacement"),
-        Err(_) => back(id, "error=move"),
+        Err(Refused::Replacement(why)) => back(id, &format!("error=replacement&why={why}")),
+        Err(_) => back(id, &format!("error=move&to={}", to.as_str())),
     })
 }
 

@@ -24,6 +24,9 @@ pub enum AppError {
     Forbidden(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// Too much of the same work at once: try again in a little while.
+    #[error("busy")]
+    Busy,
     #[error("conflict: {0}")]
     Conflict(String),
     /// Something that was there (a link, a waiting form) is gone for good: title, message.
@@ -89,6 +92,7 @@ impl ResponseError for AppError {
             AppError::SignInRequired(_) => StatusCode::SEE_OTHER,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(..) => StatusCode::GONE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,6 +140,16 @@ impl ResponseError for AppError {
                 ErrorPage::response(status, "That clashes with what is there", m)
             }
             AppError::Gone(title, m) => ErrorPage::response(status, title, m),
+            AppError::Busy => {
+                let mut res = ErrorPage::response(
+                    status,
+                    "Busy right now",
+                    "Many people are sending files at this moment. Please try again in a minute; nothing was saved.",
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(30u32));
+                res
+            }
             AppError::PayloadTooLarge => ErrorPage::response(
                 status,
                 "Too much data",

@@ -33,6 +33,8 @@ const MAX_TEXT_FIELDS: usize = 50;
 const FORM_OVERHEAD: usize = 64 * 1024;
 /// A form must arrive within this time (a phone on a slow network sends 5 MB in well under it).
 const READ_DEADLINE: Duration = Duration::from_secs(120);
+/// How long a form waits for room before the answer is "busy, try again".
+const RESERVE_WAIT: Duration = Duration::from_secs(10);
 /// Memory for forms with files being read at the same time, per process, in MiB: each form
 /// holds as many as it may carry (a proof form 6, a claim with five photos 26).
 const READ_BUDGET_MIB: u32 = 48;
@@ -83,20 +85,26 @@ impl<T: DeserializeOwned> CsrfMultipart<T> {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(AppError::PayloadTooLarge);
         }
-        let mib = u32::try_from(limit.div_ceil(1 << 20))
+        // Reserve what this body says it is (or the most it may be, when it does not say), and
+        // give up with a 503 rather than wait long for room.
+        let expected = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+        let mib = u32::try_from(expected.div_ceil(1 << 20))
             .unwrap_or(u32::MAX)
             .clamp(1, READ_BUDGET_MIB);
-        let _permit = READS
-            .acquire_many(mib)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
+        let _permit = match tokio::time::timeout(RESERVE_WAIT, READS.acquire_many(mib)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return Err(AppError::Internal(e.into())),
+            Err(_) => return Err(AppError::Busy),
+        };
         let overflow = Rc::new(Cell::new(false));
         let flag = Rc::clone(&overflow);
         let mut seen = 0usize;
+        // A body that said it was smaller than it is stops at what was reserved for it.
+        let cap = if declared.is_some() { expected } else { limit };
         let limited = payload.map(move |chunk| {
             let chunk = chunk?;
             seen += chunk.len();
-            if seen > limit {
+            if seen > cap {
                 flag.set(true);
                 return Err(PayloadError::Overflow);
             }

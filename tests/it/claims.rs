@@ -390,10 +390,19 @@ async fn every_other_path_rejection_refund_questions_and_cancelling() {
             && page.contains("caused by a fall"),
         "{page}"
     );
+    assert!(
+        !page.contains("Add information") && !page.contains("we give an estimate"),
+        "decided: {page}"
+    );
     staff_move(&app, &staff, a, "closed", &[]).await;
 
     // Refunded straight after approval.
     let b = filed(&app, &ann, reg).await;
+    // While one waits for an outcome, a second report goes to it.
+    let (_, _, location) = app
+        .get_with(&ann, &format!("/account/products/{reg}/claim"))
+        .await;
+    assert_eq!(location.unwrap(), format!("/account/claims/{b}?error=open"));
     staff_move(&app, &staff, b, "triaged", &[]).await;
     staff_move(&app, &staff, b, "approved", &[]).await;
     staff_move(
@@ -406,8 +415,9 @@ async fn every_other_path_rejection_refund_questions_and_cancelling() {
     .await;
     assert_eq!(status_of(&app, b), "refunded");
 
-    // A question: the customer's answer sends it back to staff, as assessed.
+    // A question while assessed: the customer's answer sends it back to staff, as assessed.
     let c = filed(&app, &ann, reg).await;
+    staff_move(&app, &staff, c, "triaged", &[]).await;
     staff_move(
         &app,
         &staff,
@@ -421,6 +431,7 @@ async fn every_other_path_rejection_refund_questions_and_cancelling() {
         page.contains("Which charger do you use?") && page.contains("Answer our question"),
         "{page}"
     );
+    assert!(!page.contains("Cancel my claim"), "assessed already");
     let (status, _, location) = app
         .submit_multipart(
             &ann,
@@ -446,7 +457,6 @@ async fn every_other_path_rejection_refund_questions_and_cancelling() {
     );
     // Assessed: too late to cancel.
     let (_, page, _) = app.get_with(&ann, &format!("/account/claims/{c}")).await;
-    assert!(!page.contains("Cancel my claim"));
     let (status, _, location) = app
         .post_with(
             &ann,
@@ -457,9 +467,28 @@ async fn every_other_path_rejection_refund_questions_and_cancelling() {
     assert_eq!(status, 303);
     assert!(location.unwrap().ends_with("error=cancel"));
     assert_eq!(status_of(&app, c), "triaged");
+    staff_move(&app, &staff, c, "rejected", &[("note", "Wrong charger")]).await;
 
-    // Cancelled before triage.
+    // A question before assessment: the answer returns it unassessed, so it can still be
+    // cancelled; then it is.
     let d = filed(&app, &ann, reg).await;
+    staff_move(
+        &app,
+        &staff,
+        d,
+        "info_requested",
+        &[("note", "Is it the original battery?")],
+    )
+    .await;
+    app.submit_multipart(
+        &ann,
+        &format!("/account/claims/{d}"),
+        &format!("/account/claims/{d}/info"),
+        &[("text", "Yes.")],
+        &[],
+    )
+    .await;
+    assert_eq!(status_of(&app, d), "submitted");
     let (status, _, location) = app
         .submit(
             &ann,
@@ -474,10 +503,14 @@ async fn every_other_path_rejection_refund_questions_and_cancelling() {
 
     // A move the state machine forbids changes nothing; so does a stale page.
     let e = filed(&app, &ann, reg).await;
+    let location = staff_move(&app, &staff, e, "approved", &[]).await;
+    assert!(location.ends_with("error=move&to=approved"), "{location}");
+    let (_, page, _) = app.get_with(&staff, &location).await;
     assert!(
-        staff_move(&app, &staff, e, "approved", &[])
-            .await
-            .ends_with("error=move")
+        page.contains(
+            "cannot become “approved”; it can become: we need more information, being assessed"
+        ),
+        "{page}"
     );
     let (_, page, _) = app.get_with(&staff, &format!("/staff/claims/{e}")).await;
     let (_, _, location) = app
@@ -492,6 +525,7 @@ async fn every_other_path_rejection_refund_questions_and_cancelling() {
         )
         .await;
     assert!(location.unwrap().ends_with("error=changed"));
+    let (_, page, _) = app.get_with(&staff, &format!("/staff/claims/{e}")).await;
     let (_, _, location) = app
         .post_with(
             &staff,
@@ -520,9 +554,11 @@ async fn a_replacement_takes_over_the_registration_and_the_rest_of_the_warranty(
     let ann = user(&app, "ann@example.com", "customer").await;
     let staff = user(&app, "staff@example.com", "staff").await;
     let reg = registered(&app, &ann, "SN1702").await;
-    app.sql(
-        "UPDATE units SET status = 'in_stock', sold_on = NULL WHERE serial IN ('SN1990', 'SN1991')",
-    );
+    app.sql("UPDATE units SET status = 'in_stock', sold_on = NULL WHERE serial IN ('SN1990', 'SN1991', 'SN1992')");
+    // The replacement was made ten days ago: its own term would not even have started.
+    app.sql("UPDATE units SET manufactured_on = current_date - 10 WHERE serial = 'SN1990'");
+    // Shipped to a shop: not ours to give.
+    app.sql("UPDATE units SET status = 'shipped' WHERE serial = 'SN1992'");
     let id = filed(&app, &ann, reg).await;
     staff_move(&app, &staff, id, "triaged", &[]).await;
     staff_move(&app, &staff, id, "approved", &[]).await;
@@ -538,8 +574,22 @@ async fn a_replacement_takes_over_the_registration_and_the_rest_of_the_warranty(
             &[("serial", "SN1991"), ("gtin", BATTERY)]
         )
         .await
-        .ends_with("error=replacement")
+        .ends_with("error=replacement&why=not_in_stock")
     );
+    for (serial, why) in [("SN1992", "not_in_stock"), ("SN1702", "same")] {
+        let location = staff_move(
+            &app,
+            &staff,
+            id,
+            "replaced",
+            &[("serial", serial), ("gtin", BATTERY)],
+        )
+        .await;
+        assert!(
+            location.ends_with(&format!("error=replacement&why={why}")),
+            "{location}"
+        );
+    }
     assert!(
         staff_move(
             &app,
@@ -850,4 +900,42 @@ async fn in_a_browser_a_customer_files_with_a_photo_and_sees_the_estimate_staff_
         .to_string();
     assert_eq!(after, long);
     let _ = ann;
+}
+
+#[tokio::test]
+async fn a_deleted_account_leaves_its_claims_without_personal_data_and_in_the_export_before() {
+    let app = spawn_app().await;
+    let ann = user(&app, "ann@example.com", "customer").await;
+    let reg = registered(&app, &ann, "SN1706").await;
+    let (status, _, _) = file(&app, &ann, reg, &[("photos", "a.png", "image/png", png())]).await;
+    assert_eq!(status, 303);
+    let (_, export, _) = app.get_with(&ann, "/account/export").await;
+    let export: serde_json::Value = serde_json::from_str(&export).unwrap();
+    assert_eq!(export["warranty_claims"][0]["serial"], "SN1706");
+    assert_eq!(export["registered_products"][0]["serial"], "SN1706");
+    let count_files = || {
+        std::fs::read_dir(app.data_dir.join("claim-photos"))
+            .map(|days| {
+                days.filter_map(Result::ok)
+                    .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
+                    .sum::<usize>()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(count_files(), 1);
+    let (status, _, _) = app
+        .submit(
+            &ann,
+            "/account",
+            "/account/delete",
+            &[("delete_password", PW)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM claims WHERE status = 'cancelled' AND contact_phone IS NULL AND description = '(erased with the account)'"),
+        1
+    );
+    assert_eq!(app.scalar("SELECT count(*) FROM claim_photos"), 0);
+    assert_eq!(count_files(), 0, "the photo file is gone too");
 }
