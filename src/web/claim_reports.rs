@@ -208,6 +208,8 @@ struct QueuePage {
     caption: String,
     /// Whether any filter differs from the default (open claims, everyone's).
     filtered: bool,
+    /// Admins get the link to the service levels.
+    is_admin: bool,
     /// Query strings of the first page (when this is a later one) and of the next.
     first: Option<String>,
     next: Option<String>,
@@ -408,6 +410,7 @@ async fn queue(
         rows: Vec::new(),
         caption: String::new(),
         filtered: filter != QueueFilter::default(),
+        is_admin: user.account.role() == crate::domain::account::Role::Admin,
         first: None,
         next: None,
         form,
@@ -826,13 +829,22 @@ struct AnalyticsPage {
     repairs: Vec<RepairLine>,
     /// The all-models line of the repair times (`None` when no repair ended in the window).
     all_repairs: Option<RepairLine>,
-    /// SVG built by `charts`, which escapes every label and value.
+    /// SVG built by `charts`, which escapes every label and value; empty when there is no bar.
     rate_chart: String,
     lot_chart: String,
     category_chart: String,
     repair_chart: String,
     /// `from=…&to=…` for the CSV links.
     window: String,
+}
+
+/// A chart, or nothing when there is no bar to draw (the page then says so in words).
+fn chart(id: &str, title: &str, bars: &[Measure]) -> String {
+    if bars.is_empty() {
+        String::new()
+    } else {
+        charts::measure_chart(id, title, bars)
+    }
 }
 
 async fn analytics(
@@ -859,17 +871,17 @@ async fn analytics(
             })
             .collect()
     };
-    let rate_chart = charts::measure_chart(
+    let rate_chart = chart(
         "chart-rate-model",
         "Claims per 1,000 units sold, by model",
         &rate_bars(&f.models, false),
     );
-    let lot_chart = charts::measure_chart(
+    let lot_chart = chart(
         "chart-rate-lot",
         "Claims per 1,000 units sold, by lot",
         &rate_bars(&f.lots, true),
     );
-    let category_chart = charts::measure_chart(
+    let category_chart = chart(
         "chart-categories",
         "Claims by problem category",
         &f.categories
@@ -882,7 +894,7 @@ async fn analytics(
             .collect::<Vec<_>>(),
     );
     let per_model: Vec<&RepairTime> = f.repairs.iter().filter(|r| r.gtin.is_some()).collect();
-    let repair_chart = charts::measure_chart(
+    let repair_chart = chart(
         "chart-repair",
         "Mean days to repair, by model",
         &per_model

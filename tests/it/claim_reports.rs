@@ -1041,7 +1041,11 @@ async fn claim_reports_analytics_match_figures_worked_out_by_hand() {
     assert!(page.contains(
         "<strong>1</strong> repair(s) ended in this period: mean <strong>5.0</strong> days"
     ));
-    // Nothing was sold by then: no rate.
+    // Nothing was sold by then: no rate, and no empty chart.
+    assert!(
+        page.contains("No unit of these models is recorded as sold, so there is no rate to chart.")
+    );
+    assert!(!page.contains("chart-rate-model"));
     assert!(page.contains("<td>1</td><td>0</td><td><span class=\"muted\">none sold</span></td>"));
     // A window with nothing in it, dates the wrong way round, and dates that are not dates.
     let (status, page, _) = app
