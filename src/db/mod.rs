@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod catalogue;
+pub mod claim_reports;
 pub mod claims;
 pub mod counts;
 pub mod embedded;

@@ -33,7 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(super::labels::routes)
         .configure(super::counts::routes)
         .configure(super::warranty::routes)
-        .configure(super::transfers::admin_routes);
+        .configure(super::transfers::admin_routes)
+        .configure(super::claim_reports::admin_routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -459,6 +460,7 @@ const AUDIT_EVENTS: &[&str] = &[
     "transfer_approved",
     "transfer_rejected",
     "registrations_exported",
+    "claim_service_levels_changed",
 ];
 
 async fn audit(

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod catalogue;
 pub mod charts;
+pub mod claim_reports;
 pub mod claims;
 pub mod claims_staff;
 pub mod counts;

@@ -14,7 +14,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/units/{id}", web::get().to(unit_page))
         .configure(super::stations::routes)
         .configure(super::transfers::routes)
-        .configure(super::claims_staff::routes);
+        .configure(super::claims_staff::routes)
+        .configure(super::claim_reports::staff_routes);
 }
 
 #[derive(Template)]
@@ -180,15 +181,21 @@ struct StaffHome {
     email: String,
     role: String,
     csrf_token: String,
+    claims: super::claim_reports::DashboardView,
 }
 
-async fn home(user: SignedIn) -> HttpResponse {
-    render(
+async fn home(
+    user: SignedIn,
+    state: web::Data<super::AppState>,
+) -> Result<HttpResponse, super::AppError> {
+    let claims = super::claim_reports::dashboard(&state, user.account.id).await?;
+    Ok(render(
         StatusCode::OK,
         &StaffHome {
             email: user.account.email.clone(),
             role: user.account.role.clone(),
             csrf_token: user.session.csrf_token.clone(),
+            claims,
         },
-    )
+    ))
 }

@@ -529,6 +529,10 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/staff/registrations",
         "/admin/registrations.csv?model=1",
         "/admin/warranty/extend?unit=1",
+        "/staff/claims",
+        "/admin/claims/service-levels",
+        "/admin/claims/analytics",
+        "/admin/claims/analytics.csv",
     ];
     let anonymous = app.browser();
     for path in get_routes {
@@ -556,6 +560,7 @@ async fn staff_and_admin_areas_are_guarded_in_one_place() {
         "/admin/models/1",
         "/admin/models/1/lots",
         "/admin/locations",
+        "/admin/claims/service-levels",
     ] {
         let (status, _, _) = app
             .post_with(

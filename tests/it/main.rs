@@ -4,6 +4,7 @@
 mod accounts;
 mod browser;
 mod catalogue;
+mod claim_reports;
 mod claims;
 mod counts;
 mod embedded;
