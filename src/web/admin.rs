@@ -26,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/outbox/{id}/retry", web::post().to(retry_mail))
         .route("/audit", web::get().to(audit))
         .configure(super::catalogue::routes)
+        .configure(super::recalls_admin::routes)
         .configure(super::sales::routes)
         .configure(super::imports::routes)
         .configure(super::genealogy::routes)
@@ -419,6 +420,8 @@ struct AuditPage {
 }
 
 const AUDIT_EVENTS: &[&str] = &[
+    "recall_created",
+    "recall_launched",
     "proof_viewed",
     "login_success",
     "login_failure",

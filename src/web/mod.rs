@@ -16,6 +16,8 @@ pub mod multipart;
 pub mod pictures;
 pub mod public;
 pub mod ratelimit;
+pub mod recalls;
+pub mod recalls_admin;
 pub mod register;
 pub mod request_id;
 pub mod sales;
@@ -282,6 +284,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     account::routes(cfg);
     register::routes(cfg);
     claims::routes(cfg);
+    recalls::routes(cfg);
     cfg.service(
         web::scope("/staff")
             .wrap(from_fn(|req, next| {

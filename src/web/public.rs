@@ -144,10 +144,15 @@ async fn check(
     let address_lot = params.lot.as_deref().filter(|l| check_cs82(l).is_ok());
     let scanned_lot = query.lot.as_deref().or(address_lot);
     match matches.as_slice() {
-        [one] => Ok(render(
-            StatusCode::OK,
-            &UnitPage::new(one, today(), scanned_lot),
-        )),
+        [one] => {
+            let mut conn = state.pool.get().await?;
+            let recalls = crate::db::recalls::of_unit(&mut conn, one.unit.id).await?;
+            drop(conn);
+            Ok(render(
+                StatusCode::OK,
+                &UnitPage::new(one, today(), scanned_lot, &recalls),
+            ))
+        }
         [] => {
             let model = gtin
                 .as_ref()

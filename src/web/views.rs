@@ -131,6 +131,59 @@ pub struct UnitPage {
     pub warranty: WarrantyView,
     /// Set when the scanned code names a different lot than our records.
     pub lot_note: Option<String>,
+    pub recall: RecallView,
+}
+
+/// The recall part of a lookup answer (PRODUCT.md §3: no open recall / recall open: remedy
+/// available / remedy not yet available / remedied on DATE).
+pub struct RecallView {
+    /// `none`, `open`, `remedy_not_yet_available` or `remedied`.
+    pub code: &'static str,
+    pub headline: String,
+    pub detail: String,
+    /// (code, title, what to do) of each campaign still open for this unit.
+    pub campaigns: Vec<(String, String, String)>,
+}
+
+impl RecallView {
+    pub fn new(recalls: &[crate::db::recalls::UnitRecall]) -> Self {
+        use crate::domain::recall::LookupRecall;
+        let state = LookupRecall::of(
+            &recalls
+                .iter()
+                .map(|r| (r.remedy_available, r.remedied_on))
+                .collect::<Vec<_>>(),
+        );
+        let campaigns = recalls
+            .iter()
+            .filter(|r| r.remedied_on.is_none())
+            .map(|r| (r.code.clone(), r.title.clone(), r.what_to_do.clone()))
+            .collect();
+        let (headline, detail) = match &state {
+            LookupRecall::None => (
+                "Safety recall: no open recall".to_owned(),
+                "This unit is not affected by any product safety recall. If that changes we tell registered owners directly.".to_owned(),
+            ),
+            LookupRecall::Open { remedy_available: true } => (
+                "Safety recall: recall open — remedy available".to_owned(),
+                "This unit is affected by a product safety recall. Do what the notice says now, and get the free remedy.".to_owned(),
+            ),
+            LookupRecall::Open { remedy_available: false } => (
+                "Safety recall: recall open — remedy not yet available".to_owned(),
+                "This unit is affected by a product safety recall. Do what the notice says now; the remedy is not available yet, and registered owners are told as soon as it is.".to_owned(),
+            ),
+            LookupRecall::Remedied { on } => (
+                format!("Safety recall: remedied on {}", long_date(*on)),
+                "This unit was affected by a product safety recall and has been remedied.".to_owned(),
+            ),
+        };
+        RecallView {
+            code: state.code(),
+            headline,
+            detail,
+            campaigns,
+        }
+    }
 }
 
 pub struct LotView {
@@ -140,7 +193,12 @@ pub struct LotView {
 }
 
 impl UnitPage {
-    pub fn new(m: &UnitMatch, today: NaiveDate, scanned_lot: Option<&str>) -> Self {
+    pub fn new(
+        m: &UnitMatch,
+        today: NaiveDate,
+        scanned_lot: Option<&str>,
+        recalls: &[crate::db::recalls::UnitRecall],
+    ) -> Self {
         let lot = m.lot.as_ref().map(|l| LotView {
             code: l.code.clone(),
             produced: long_date(l.production_date),
@@ -166,6 +224,7 @@ impl UnitPage {
                 &m.model,
             ),
             lot_note,
+            recall: RecallView::new(recalls),
         }
     }
 }

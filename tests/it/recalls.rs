@@ -1,0 +1,649 @@
+//! Recall campaigns over real HTTP: every target kind and their union select exactly the right
+//! units, the notice check, an atomic launch, one notice per reachable owner through a real SMTP
+//! server, the owner's acknowledgement from the mailed link, and what the lookup says.
+
+use crate::helpers::{TestApp, csrf_of, q, spawn_app, spawn_app_with};
+use crate::smtp::SmtpServer;
+
+const PW: &str = "correct horse battery staple";
+const BATTERY: &str = "09506000134352";
+
+async fn user(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
+    app.create_user(email, PW, role);
+    let c = app.browser();
+    app.login(&c, email, PW).await;
+    c
+}
+
+fn model_id(app: &TestApp, gtin: &str) -> i64 {
+    app.scalar(&format!(
+        "SELECT id FROM product_models WHERE gtin = '{gtin}'"
+    ))
+}
+
+/// Creates a draft and returns its id.
+async fn draft(app: &TestApp, admin: &reqwest::Client, code: &str) -> i64 {
+    let (status, body, location) = app
+        .submit(
+            admin,
+            "/admin/recalls",
+            "/admin/recalls",
+            &[("code", code), ("title", "PowerCell 18V battery packs")],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    location
+        .unwrap()
+        .trim_start_matches("/admin/recalls/")
+        .parse()
+        .unwrap()
+}
+
+async fn complete_notice(app: &TestApp, admin: &reqwest::Client, id: i64) {
+    let (status, _, _) = app
+        .submit(
+            admin,
+            &format!("/admin/recalls/{id}"),
+            &format!("/admin/recalls/{id}/notice"),
+            &[
+                ("title", "PowerCell 18V battery packs"),
+                (
+                    "hazard",
+                    "The battery can overheat while charging and catch fire.",
+                ),
+                ("what_to_do", "Stop using and stop charging it now."),
+                ("remedy_replace", "on"),
+                ("remedy_refund", "on"),
+                (
+                    "sold_where",
+                    "Hardware stores and online, March to June 2026.",
+                ),
+                ("contact", "0800 123 456, recall@arden.example"),
+                ("second_notice_days", "14"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+}
+
+async fn add_target(
+    app: &TestApp,
+    admin: &reqwest::Client,
+    id: i64,
+    fields: &[(&str, &str)],
+    file: Option<Vec<u8>>,
+) -> String {
+    let files: Vec<(&str, &str, &str, Vec<u8>)> = file
+        .map(|f| vec![("file", "serials.csv", "text/csv", f)])
+        .unwrap_or_default();
+    let (status, body, location) = app
+        .submit_multipart(
+            admin,
+            &format!("/admin/recalls/{id}"),
+            &format!("/admin/recalls/{id}/targets"),
+            fields,
+            &files,
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    location.unwrap()
+}
+
+/// The serials (sorted) that `sql` selects from units `u`.
+fn serials_where(app: &TestApp, sql: &str) -> String {
+    app.text(&format!(
+        "SELECT coalesce(string_agg(u.serial, ',' ORDER BY u.serial), '') FROM units u LEFT JOIN lots l ON l.id = u.lot_id WHERE {sql}"
+    ))
+}
+
+fn affected(app: &TestApp, id: i64) -> String {
+    app.text(&format!(
+        "SELECT coalesce(string_agg(u.serial, ',' ORDER BY u.serial), '') FROM recall_units r JOIN units u ON u.id = r.unit_id WHERE r.campaign_id = {id}"
+    ))
+}
+
+#[tokio::test]
+async fn every_target_kind_and_their_union_select_exactly_the_right_units() {
+    let app = spawn_app().await;
+    let admin = user(&app, "admin@example.com", "admin").await;
+    let battery = model_id(&app, BATTERY);
+    let lot = app.text(&format!(
+        "SELECT l.code FROM lots l WHERE l.model_id = {battery} ORDER BY l.code LIMIT 1"
+    ));
+    let lot_id = app.scalar(&format!(
+        "SELECT id FROM lots WHERE model_id = {battery} AND code = '{lot}'"
+    ));
+    // Genealogy: P contains a unit of the lot; Q contains the lot itself; R contains P.
+    let other = app.scalar(&format!(
+        "SELECT id FROM product_models WHERE id <> {battery} ORDER BY id LIMIT 1"
+    ));
+    let pick = |n: i64| {
+        app.scalar(&format!(
+            "SELECT id FROM units WHERE model_id = {other} ORDER BY serial_key OFFSET {n} LIMIT 1"
+        ))
+    };
+    let (p, qq, r) = (pick(0), pick(1), pick(2));
+    let part = app.scalar(&format!(
+        "SELECT id FROM units WHERE lot_id = {lot_id} ORDER BY serial_key LIMIT 1"
+    ));
+    app.sql(&format!(
+        "INSERT INTO unit_components (parent_unit_id, component_unit_id, component_lot_id, installed_by)
+         VALUES ({p}, {part}, NULL, 'test'), ({qq}, NULL, {lot_id}, 'test'), ({r}, {p}, NULL, 'test')"
+    ));
+
+    /// (target kind, its fields, an uploaded list, the SQL condition selecting what it must)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, Option<Vec<u8>>, String);
+    let cases: Vec<Case> = vec![
+        (
+            "serials",
+            vec![("serials", "sn0001\nSN0003\n\nSN0003".to_owned())],
+            Some(b"serial\nSN0005,extra\n".to_vec()),
+            format!("u.model_id = {battery} AND u.serial IN ('SN0001', 'SN0003', 'SN0005')"),
+        ),
+        (
+            "range",
+            vec![("from", "SN0010".to_owned()), ("to", "sn0014".to_owned())],
+            None,
+            format!("u.model_id = {battery} AND u.serial_key BETWEEN 'SN0010' AND 'SN0014'"),
+        ),
+        (
+            "lot",
+            vec![("lot", lot.clone())],
+            None,
+            format!("u.lot_id = {lot_id}"),
+        ),
+        (
+            "made",
+            vec![
+                ("made_from", "2025-01-01".to_owned()),
+                ("made_to", "2025-03-31".to_owned()),
+            ],
+            None,
+            format!(
+                "u.model_id = {battery} AND coalesce(u.manufactured_on, l.production_date) BETWEEN '2025-01-01' AND '2025-03-31'"
+            ),
+        ),
+        (
+            "component_lot",
+            vec![("lot", lot.clone())],
+            None,
+            format!("u.id IN ({p}, {qq}, {r})"),
+        ),
+        ("model", vec![], None, format!("u.model_id = {battery}")),
+    ];
+    let mut union = Vec::new();
+    for (i, (kind, fields, file, expected)) in cases.into_iter().enumerate() {
+        let id = draft(&app, &admin, &format!("R-T{i}")).await;
+        complete_notice(&app, &admin, id).await;
+        let model = battery.to_string();
+        let mut f: Vec<(&str, &str)> = vec![("kind", kind), ("model", &model)];
+        f.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+        let location = add_target(&app, &admin, id, &f, file).await;
+        assert!(location.contains("notice=target"), "{kind}: {location}");
+        let want = serials_where(&app, &expected);
+        assert!(!want.is_empty(), "{kind}: the case selects something");
+        // The preview counts exactly these.
+        let (_, page, _) = app.get_with(&admin, &format!("/admin/recalls/{id}")).await;
+        let count = want.split(',').count();
+        assert!(
+            page.contains(&format!("<strong>{count}</strong> units affected")),
+            "{kind}: {count} in {page}"
+        );
+        let (status, _, _) = app
+            .submit(
+                &admin,
+                &format!("/admin/recalls/{id}"),
+                &format!("/admin/recalls/{id}/launch"),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(affected(&app, id), want, "{kind}");
+        union.push(format!("({expected})"));
+    }
+    // All six in one campaign: their union, each unit once.
+    let id = draft(&app, &admin, "R-UNION").await;
+    complete_notice(&app, &admin, id).await;
+    let model = battery.to_string();
+    for (kind, extra) in [
+        ("serials", vec![("serials", "SN0001\nSN0003\nSN0005")]),
+        ("range", vec![("from", "SN0010"), ("to", "SN0014")]),
+        ("lot", vec![("lot", lot.as_str())]),
+        (
+            "made",
+            vec![("made_from", "2025-01-01"), ("made_to", "2025-03-31")],
+        ),
+        ("component_lot", vec![("lot", lot.as_str())]),
+    ] {
+        let mut f: Vec<(&str, &str)> = vec![("kind", kind), ("model", &model)];
+        f.extend(extra);
+        add_target(&app, &admin, id, &f, None).await;
+    }
+    app.submit(
+        &admin,
+        &format!("/admin/recalls/{id}"),
+        &format!("/admin/recalls/{id}/launch"),
+        &[],
+    )
+    .await;
+    let without_model = union[..5].join(" OR ");
+    assert_eq!(affected(&app, id), serials_where(&app, &without_model));
+    // Mistakes in a target are named and add nothing.
+    let id = draft(&app, &admin, "R-BAD").await;
+    for (fields, detail) in [
+        (vec![("kind", "serials"), ("model", "")], "model"),
+        (
+            vec![("kind", "serials"), ("model", &model), ("serials", "AB#1")],
+            "serials",
+        ),
+        (
+            vec![
+                ("kind", "range"),
+                ("model", &model),
+                ("from", "SN9"),
+                ("to", "SN1"),
+            ],
+            "range",
+        ),
+        (
+            vec![("kind", "lot"), ("model", &model), ("lot", "NOPE")],
+            "lot",
+        ),
+        (
+            vec![
+                ("kind", "made"),
+                ("made_from", "2025-02-01"),
+                ("made_to", "x"),
+            ],
+            "dates",
+        ),
+    ] {
+        let location = add_target(&app, &admin, id, &fields, None).await;
+        assert!(location.contains(&format!("detail={detail}")), "{location}");
+    }
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*) FROM recall_targets WHERE campaign_id = {id}"
+        )),
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_notice_check_names_what_is_missing_and_refuses_banned_words() {
+    let app = spawn_app().await;
+    let admin = user(&app, "admin@example.com", "admin").await;
+    let id = draft(&app, &admin, "R-2026-001").await;
+    let (_, page, _) = app.get_with(&admin, &format!("/admin/recalls/{id}")).await;
+    for missing in [
+        "missing: the hazard",
+        "missing: what to do now",
+        "missing: where and when it was sold",
+        "missing: contact details",
+        "offer at least two remedies",
+        "missing: which units are affected",
+    ] {
+        assert!(page.contains(missing), "{missing}");
+    }
+    complete_notice(&app, &admin, id).await;
+    app.submit(
+        &admin,
+        &format!("/admin/recalls/{id}"),
+        &format!("/admin/recalls/{id}/notice"),
+        &[
+            ("title", "PowerCell 18V battery packs"),
+            ("hazard", "As a precautionary measure we recall"),
+            ("what_to_do", "Stop using it."),
+            ("remedy_replace", "on"),
+            ("remedy_refund", "on"),
+            ("sold_where", "Shops"),
+            ("contact", "0800"),
+        ],
+    )
+    .await;
+    let model = model_id(&app, BATTERY).to_string();
+    add_target(
+        &app,
+        &admin,
+        id,
+        &[("kind", "model"), ("model", &model)],
+        None,
+    )
+    .await;
+    let (_, page, _) = app.get_with(&admin, &format!("/admin/recalls/{id}")).await;
+    assert!(
+        page.contains("“precautionary” plays the hazard down"),
+        "{page}"
+    );
+    let (_, _, location) = app
+        .submit(
+            &admin,
+            &format!("/admin/recalls/{id}"),
+            &format!("/admin/recalls/{id}/launch"),
+            &[],
+        )
+        .await;
+    assert!(location.unwrap().ends_with("error=problems"));
+    assert_eq!(
+        app.text(&format!(
+            "SELECT status FROM recall_campaigns WHERE id = {id}"
+        )),
+        "draft"
+    );
+    // Drafts are not public.
+    let (status, _) = app.page("/recalls/R-2026-001").await;
+    assert_eq!(status, 404);
+}
+
+async fn app_with_mail() -> (TestApp, SmtpServer) {
+    let smtp = SmtpServer::start().await;
+    let port = smtp.port;
+    let app = spawn_app_with(move |c| {
+        c.run_worker = true;
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await;
+    (app, smtp)
+}
+
+async fn register(app: &TestApp, c: &reqwest::Client, serial: &str) {
+    let (status, body, _) = app
+        .submit_multipart(
+            c,
+            &format!("/register?gtin={BATTERY}&serial={}", q(serial)),
+            "/register",
+            &[
+                ("serial", serial),
+                ("gtin", BATTERY),
+                ("purchased_on", "2026-01-10"),
+                ("place_of_purchase", "Shop"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+}
+
+#[tokio::test]
+async fn a_launch_notifies_each_reachable_owner_once_and_the_lookup_follows_the_remedy() {
+    let (app, smtp) = app_with_mail().await;
+    let admin = user(&app, "admin@example.com", "admin").await;
+    let ann = user(&app, "ann@example.com", "customer").await;
+    let bob = user(&app, "bob@example.com", "customer").await;
+    let carl = user(&app, "carl@example.com", "customer").await;
+    register(&app, &ann, "SN0021").await;
+    register(&app, &ann, "SN0022").await;
+    register(&app, &bob, "SN0023").await;
+    register(&app, &carl, "SN0090").await;
+    let id = draft(&app, &admin, "R-2026-002").await;
+    complete_notice(&app, &admin, id).await;
+    let model = model_id(&app, BATTERY).to_string();
+    add_target(
+        &app,
+        &admin,
+        id,
+        &[
+            ("kind", "range"),
+            ("model", &model),
+            ("from", "SN0020"),
+            ("to", "SN0029"),
+        ],
+        None,
+    )
+    .await;
+    let (_, page, _) = app.get_with(&admin, &format!("/admin/recalls/{id}")).await;
+    assert!(page.contains("<strong>10</strong> units affected; <strong>3</strong> registered; <strong>2</strong> owner(s)"), "{page}");
+    let (_, before) = app
+        .page(&format!("/check?serial=SN0021&gtin={BATTERY}"))
+        .await;
+    assert!(before.contains("Safety recall: no open recall"));
+
+    // A launch that fails part-way leaves nothing behind.
+    app.sql(
+        "CREATE FUNCTION fail_notice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
+    );
+    app.sql(
+        "CREATE TRIGGER fail_notice BEFORE INSERT ON recall_notices FOR EACH ROW EXECUTE FUNCTION fail_notice()",
+    );
+    let (status, _, _) = app
+        .submit(
+            &admin,
+            &format!("/admin/recalls/{id}"),
+            &format!("/admin/recalls/{id}/launch"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 500);
+    assert_eq!(app.scalar("SELECT count(*) FROM recall_units"), 0);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE kind = 'recall_notice'"),
+        0
+    );
+    assert_eq!(
+        app.text(&format!(
+            "SELECT status FROM recall_campaigns WHERE id = {id}"
+        )),
+        "draft"
+    );
+    app.sql("DROP TRIGGER fail_notice ON recall_notices");
+
+    let (status, _, location) = app
+        .submit(
+            &admin,
+            &format!("/admin/recalls/{id}"),
+            &format!("/admin/recalls/{id}/launch"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().ends_with("notice=launched"));
+    assert_eq!(app.scalar("SELECT count(*) FROM recall_units"), 10);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM recall_units WHERE state = 'notified'"),
+        3
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM recall_units WHERE state = 'unreachable'"),
+        7
+    );
+    // A second launch does nothing.
+    let (_, _, location) = app
+        .submit(
+            &admin,
+            &format!("/admin/recalls/{id}"),
+            &format!("/admin/recalls/{id}/launch"),
+            &[],
+        )
+        .await;
+    assert!(location.unwrap().ends_with("error=not-draft"));
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE kind = 'recall_notice'"),
+        2
+    );
+
+    // Each reachable owner gets one notice naming their units; Carl none.
+    let mut ann_mail = String::new();
+    for _ in 0..400 {
+        let got: Vec<String> = smtp
+            .messages()
+            .into_iter()
+            .map(|m| crate::smtp::decode_qp(&m))
+            .filter(|m| m.contains("Product safety recall: PowerCell 18V battery packs"))
+            .collect();
+        if got.len() >= 2 {
+            assert_eq!(got.len(), 2);
+            ann_mail = got
+                .into_iter()
+                .find(|m| m.to_lowercase().contains("to: ann@example.com"))
+                .unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        ann_mail.contains("SN0021") && ann_mail.contains("SN0022"),
+        "{ann_mail}"
+    );
+    assert!(!ann_mail.contains("SN0023"), "never another owner's serial");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        smtp.messages()
+            .iter()
+            .filter(|m| m.contains("Product safety recall"))
+            .count(),
+        2,
+        "never twice"
+    );
+
+    // The lookup: open, then not yet available, then remedied.
+    let (_, page) = app
+        .page(&format!("/check?serial=SN0021&gtin={BATTERY}"))
+        .await;
+    assert!(
+        page.contains("Safety recall: recall open — remedy available"),
+        "{page}"
+    );
+    assert!(
+        page.contains("/recalls/R-2026-002")
+            && page.contains("Stop using and stop charging it now.")
+    );
+    app.submit(
+        &admin,
+        &format!("/admin/recalls/{id}"),
+        &format!("/admin/recalls/{id}/remedy"),
+        &[("available", "no")],
+    )
+    .await;
+    let (_, page) = app
+        .page(&format!("/check?serial=SN0021&gtin={BATTERY}"))
+        .await;
+    assert!(
+        page.contains("recall open — remedy not yet available"),
+        "{page}"
+    );
+    let (_, _, location) = app
+        .submit(
+            &admin,
+            &format!("/admin/recalls/{id}"),
+            &format!("/admin/recalls/{id}/remedied"),
+            &[("serial", "SN0021"), ("gtin", BATTERY)],
+        )
+        .await;
+    assert!(location.unwrap().ends_with("notice=remedied"));
+    let (_, page) = app
+        .page(&format!("/check?serial=SN0021&gtin={BATTERY}"))
+        .await;
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%-d %B %Y")
+        .to_string();
+    assert!(
+        page.contains(&format!("Safety recall: remedied on {today}")),
+        "{page}"
+    );
+    let (_, page) = app
+        .page(&format!("/check?serial=SN0030&gtin={BATTERY}"))
+        .await;
+    assert!(page.contains("no open recall"), "outside the range");
+
+    // The public notice and the list.
+    let (status, notice) = app.page("/recalls/R-2026-002").await;
+    assert_eq!(status, 200);
+    for part in [
+        "Product safety recall: PowerCell 18V battery packs",
+        "The hazard",
+        "catch fire",
+        "What to do now",
+        "Free replacement",
+        "Refund",
+        "0800 123 456",
+        "serial numbers SN0020 to SN0029",
+    ] {
+        assert!(notice.contains(part), "{part} in {notice}");
+    }
+    let (_, list) = app.page("/recalls").await;
+    assert!(list.contains("/recalls/R-2026-002"));
+
+    // Ann acknowledges from the mailed link and chooses a replacement.
+    let link = crate::smtp::link_in(
+        &ann_mail,
+        &format!("{}/recalls/R-2026-002/ack?t=", app.address),
+    );
+    let path = link.trim_start_matches(&app.address).to_owned();
+    let stranger = app.browser();
+    let (status, page, _) = app.get_with(&stranger, &path).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("SN0021") && page.contains("SN0022") && !page.contains("SN0023"));
+    let token = path.split("t=").nth(1).unwrap();
+    let (status, _, location) = app
+        .post_with(
+            &stranger,
+            "/recalls/R-2026-002/ack",
+            &[
+                ("csrf_token", &csrf_of(&page)),
+                ("t", token),
+                ("remedy", "replace"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, page, _) = app.get_with(&stranger, &location.unwrap()).await;
+    assert!(
+        page.contains("Thank you: we have your answer") && page.contains("free replacement"),
+        "{page}"
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM recall_units WHERE state = 'acknowledged'"),
+        1,
+        "SN0022; SN0021 is remedied"
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM recall_notices WHERE remedy_choice = 'replace'"),
+        1
+    );
+    // A remedy not offered, or a made-up link, changes nothing.
+    let (_, _, location) = app
+        .post_with(
+            &stranger,
+            "/recalls/R-2026-002/ack",
+            &[
+                ("csrf_token", &csrf_of(&page)),
+                ("t", token),
+                ("remedy", "repair"),
+            ],
+        )
+        .await;
+    assert!(location.unwrap().ends_with("error=remedy"));
+    let (status, _, _) = app
+        .get_with(
+            &stranger,
+            &format!("/recalls/R-2026-002/ack?t={}", "0".repeat(64)),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Bob acknowledges from his account; Carl has nothing to acknowledge.
+    let (status, page, _) = app.get_with(&bob, "/account/recalls/R-2026-002").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("SN0023"));
+    let (status, _, _) = app
+        .post_with(
+            &bob,
+            "/account/recalls/R-2026-002",
+            &[("csrf_token", &csrf_of(&page)), ("remedy", "refund")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM recall_units WHERE state = 'acknowledged'"),
+        2
+    );
+    let (status, _, _) = app.get_with(&carl, "/account/recalls/R-2026-002").await;
+    assert_eq!(status, 404);
+    // The admin sees where the units stand.
+    let (_, page, _) = app.get_with(&admin, &format!("/admin/recalls/{id}")).await;
+    assert!(
+        page.contains("<dt>Affected</dt><dd>10</dd>")
+            && page.contains("<dt>Remedied</dt><dd>1</dd>"),
+        "{page}"
+    );
+}
