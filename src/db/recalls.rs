@@ -742,3 +742,57 @@ pub async fn of_unit(
     .load(conn)
     .await
 }
+
+/// Queues the second notice to every owner who has not acknowledged within their campaign's
+/// `second_notice_days` (launched campaigns only): the first mail again, headed "Second
+/// notice", with the same link. Set-based per campaign, in batches, each owner once (the
+/// notice row is locked and marked in the statement that queues the mail). Returns how many.
+pub async fn send_second_notices(conn: &mut AsyncPgConnection) -> diesel::QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let campaigns: Vec<Id> =
+        diesel::sql_query("SELECT id FROM recall_campaigns WHERE status = 'launched'")
+            .load(conn)
+            .await?;
+    let mut queued = 0;
+    for c in campaigns {
+        loop {
+            // One campaign at a time: an address is unique within it, so the queued mail joins
+            // back to its notice by address.
+            let n = diesel::sql_query(
+                "WITH due AS (
+                     SELECT n.id, o.to_address, o.subject, o.body_text, o.body_html
+                     FROM recall_notices n
+                     JOIN recall_campaigns c ON c.id = n.campaign_id
+                     JOIN outbox o ON o.id = n.outbox_id
+                     WHERE n.campaign_id = $1 AND n.acknowledged_at IS NULL
+                       AND n.second_outbox_id IS NULL
+                       AND n.created_at < now() - make_interval(days => c.second_notice_days)
+                     ORDER BY n.id LIMIT 5000
+                     FOR UPDATE OF n SKIP LOCKED),
+                 sent AS (
+                     INSERT INTO outbox (kind, to_address, subject, body_text, body_html)
+                     SELECT 'recall_second_notice', to_address, 'Second notice: ' || subject,
+                            'We have not heard from you about this safety recall, so we write again.' || E'\\n\\n' || body_text,
+                            replace(body_html, '<p style=\"margin:0 0 1rem\">Hello,</p>',
+                                '<p style=\"margin:0 0 1rem\">Hello,</p><p style=\"margin:0 0 1rem\"><strong>We have not heard from you about this safety recall, so we write again.</strong></p>')
+                     FROM due
+                     RETURNING id, to_address)
+                 UPDATE recall_notices n SET second_outbox_id = s.id
+                 FROM due d JOIN sent s ON s.to_address = d.to_address
+                 WHERE n.id = d.id",
+            )
+            .bind::<BigInt, _>(c.id)
+            .execute(conn)
+            .await? as i64;
+            queued += n;
+            if n < 5000 {
+                break;
+            }
+        }
+    }
+    Ok(queued)
+}

@@ -55,6 +55,12 @@ pub async fn purge_retained_contacts(pool: &DbPool, today: NaiveDate) -> Result<
     Ok(crate::db::retention::purge_expired(&mut conn, today).await?)
 }
 
+/// Queues second recall notices to owners who have not answered in time.
+pub async fn second_notices(pool: &DbPool) -> Result<i64> {
+    let mut conn = pool.get().await?;
+    Ok(crate::db::recalls::send_second_notices(&mut conn).await?)
+}
+
 /// Runs the chores when [`EVERY`] has passed since the last run (the first call runs them).
 pub struct Schedule {
     base_url: String,
@@ -86,6 +92,11 @@ impl Schedule {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "retained safety contacts erased after their retention"),
             Err(e) => tracing::warn!(error = format!("{e:#}"), "retention purge failed"),
+        }
+        match second_notices(pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "second recall notices queued"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "second recall notices failed"),
         }
     }
 

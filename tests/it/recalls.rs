@@ -647,3 +647,58 @@ async fn a_launch_notifies_each_reachable_owner_once_and_the_lookup_follows_the_
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn owners_who_have_not_answered_get_one_second_notice_after_the_campaigns_days() {
+    let app = spawn_app().await;
+    let admin = user(&app, "admin@example.com", "admin").await;
+    let ann = user(&app, "ann@example.com", "customer").await;
+    let bob = user(&app, "bob@example.com", "customer").await;
+    register(&app, &ann, "SN0041").await;
+    register(&app, &bob, "SN0042").await;
+    let id = draft(&app, &admin, "R-2026-003").await;
+    complete_notice(&app, &admin, id).await;
+    let model = model_id(&app, BATTERY).to_string();
+    add_target(
+        &app,
+        &admin,
+        id,
+        &[("kind", "serials"), ("model", &model), ("serials", "SN0041\nSN0042")],
+        None,
+    )
+    .await;
+    app.submit(
+        &admin,
+        &format!("/admin/recalls/{id}"),
+        &format!("/admin/recalls/{id}/launch"),
+        &[],
+    )
+    .await;
+    let pool = recall_portal::db::build_pool(&app.db_url, 2).unwrap();
+    // Too early: nothing.
+    assert_eq!(recall_portal::jobs::reminders::second_notices(&pool).await.unwrap(), 0);
+    // Bob answered; fifteen days on, only Ann is written to again, once.
+    let (_, page, _) = app.get_with(&bob, "/account/recalls/R-2026-003").await;
+    app.post_with(
+        &bob,
+        "/account/recalls/R-2026-003",
+        &[("csrf_token", &csrf_of(&page)), ("remedy", "refund")],
+    )
+    .await;
+    app.sql("UPDATE recall_notices SET created_at = now() - interval '15 days'");
+    assert_eq!(recall_portal::jobs::reminders::second_notices(&pool).await.unwrap(), 1);
+    assert_eq!(recall_portal::jobs::reminders::second_notices(&pool).await.unwrap(), 0);
+    let second = app.text(
+        "SELECT body_text FROM outbox WHERE kind = 'recall_second_notice' AND to_address = 'ann@example.com'",
+    );
+    let first = app.text(
+        "SELECT body_text FROM outbox WHERE kind = 'recall_notice' AND to_address = 'ann@example.com'",
+    );
+    assert!(second.starts_with("We have not heard from you"), "{second}");
+    let link = |body: &str| crate::smtp::link_in(body, &format!("{}/recalls/R-2026-003/ack?t=", app.address));
+    assert_eq!(link(&second), link(&first), "the same link works");
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE kind = 'recall_second_notice'"),
+        1
+    );
+}
