@@ -1021,3 +1021,71 @@ pub async fn erase_for_account(
     .await?;
     Ok(files.into_iter().map(|f| f.file).collect())
 }
+
+/// Records a claim as the remedy of a recall of its unit: the unit is remedied in that campaign
+/// (today, by the claim), the claim names the campaign, and its timeline says so (internal).
+/// `false`: the unit is not open in that campaign.
+pub async fn record_recall_remedy(
+    conn: &mut AsyncPgConnection,
+    claim_id: i64,
+    campaign_code: &str,
+    staff_id: i64,
+    today: NaiveDate,
+) -> anyhow::Result<bool> {
+    conn.transaction::<_, anyhow::Error, _>(async |conn| {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            campaign_id: i64,
+            #[diesel(sql_type = BigInt)]
+            unit_id: i64,
+            #[diesel(sql_type = Text)]
+            number: String,
+        }
+        let row: Option<Row> = diesel::sql_query(
+            "SELECT rc.id AS campaign_id, c.unit_id, c.number
+             FROM claims c
+             JOIN recall_units ru ON ru.unit_id = c.unit_id AND ru.state <> 'remedied'
+             JOIN recall_campaigns rc ON rc.id = ru.campaign_id AND rc.status = 'launched'
+             WHERE c.id = $1 AND rc.code = $2
+             FOR UPDATE OF c, ru",
+        )
+        .bind::<BigInt, _>(claim_id)
+        .bind::<Text, _>(campaign_code)
+        .get_result(conn)
+        .await
+        .optional()?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let by = format!("claim:{}", row.number);
+        if !crate::db::recalls::mark_remedied(conn, row.campaign_id, row.unit_id, today, &by)
+            .await?
+        {
+            return Ok(false);
+        }
+        diesel::sql_query(
+            "UPDATE claims SET recall_campaign_id = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind::<BigInt, _>(claim_id)
+        .bind::<BigInt, _>(row.campaign_id)
+        .execute(conn)
+        .await?;
+        let note = format!("recorded as the remedy for recall {campaign_code}");
+        event(
+            conn,
+            claim_id,
+            Some(staff_id),
+            Actor::Staff,
+            "note",
+            false,
+            None,
+            None,
+            Some(&note),
+            None,
+        )
+        .await?;
+        Ok(true)
+    })
+    .await
+}

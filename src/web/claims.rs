@@ -328,8 +328,10 @@ async fn file_claim(
             history.warranty(noticed_on),
             crate::domain::warranty::WarrantyStatus::Active { .. }
         ),
-        // Recall campaigns arrive with their own issue; no unit is under one yet.
-        open_recall: false,
+        open_recall: crate::db::recalls::of_unit(&mut conn, history.unit_id)
+            .await?
+            .iter()
+            .any(|r| r.remedied_on.is_none()),
     };
     let stored = store_photos(&state, &photos).await?;
     let base = state.config.base_url();

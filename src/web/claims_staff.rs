@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/claims/{id}/eta", web::post().to(eta))
         .route("/claims/{id}/rma", web::post().to(rma))
         .route("/claims/{id}/assign", web::post().to(assign))
+        .route("/claims/{id}/recall-remedy", web::post().to(recall_remedy))
         .route("/claims/{id}/photos/{photo}", web::get().to(photo));
 }
 
@@ -63,6 +64,8 @@ struct Page {
     staff: Vec<(i64, String, bool)>,
     me: i64,
     today: String,
+    /// (code, title) of the open recalls of the claim's unit: the claim can be their remedy.
+    recalls: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +93,12 @@ async fn page(
         .ok_or_else(no_claim)?;
     let owner_now = owner_of(&mut conn, c.unit_id).await?;
     let staff = db::staff_members(&mut conn).await?;
+    let recalls: Vec<(String, String)> = crate::db::recalls::of_unit(&mut conn, c.unit_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.remedied_on.is_none())
+        .map(|r| (r.code, r.title))
+        .collect();
     drop(conn);
     let today = chrono::Utc::now().date_naive();
     let now = c.state().unwrap_or(Status::Closed);
@@ -118,7 +127,7 @@ async fn page(
     if c.flag_out_of_warranty || !in_warranty {
         flags.push("Out of warranty when the problem was noticed".to_owned());
     }
-    if c.flag_open_recall {
+    if c.flag_open_recall || !recalls.is_empty() {
         flags.push("Open recall on the unit: route it to the recall remedy".to_owned());
     }
     let notice = match q.notice.as_deref() {
@@ -128,6 +137,7 @@ async fn page(
         Some("eta") => Some("Estimate saved; the customer was told by mail."),
         Some("rma") => Some("Return number saved; the customer was told by mail."),
         Some("assigned") => Some("Assignment saved."),
+        Some("recall") => Some("Recorded as the recall remedy: the unit counts as remedied."),
         _ => None,
     };
     let error = q.error.as_deref().map(|e| match e {
@@ -144,6 +154,7 @@ async fn page(
         "date" => "Enter the estimated completion date: today or later.".to_owned(),
         "rma" => "Enter the return number (at most 40 characters) and how to send the product (at most 2,000).".to_owned(),
         "assignee" => "Choose someone from the list.".to_owned(),
+        "recall" => "The unit is not open in that recall (remedied already, or the campaign is closed).".to_owned(),
         "changed" => "Someone changed this claim meanwhile; here it is as it stands now. Check and try again.".to_owned(),
         "final" => "This claim is closed: nothing more can change.".to_owned(),
         _ => match q.to.as_deref().and_then(Status::parse) {
@@ -187,6 +198,7 @@ async fn page(
                 .collect(),
             me: user.account.id,
             today: today.to_string(),
+            recalls,
             c,
         },
     ))
@@ -536,4 +548,36 @@ async fn photo(
         .ok_or_else(no_claim)?;
     drop(conn);
     photo_response(&state, &p).await
+}
+
+#[derive(Deserialize)]
+pub struct RecallRemedyForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /staff/claims/{id}/recall-remedy`: the repair or replacement under this claim is the
+/// remedy of a recall of the unit.
+async fn recall_remedy(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    f: CsrfForm<RecallRemedyForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let today = chrono::Utc::now().date_naive();
+    let mut conn = state.pool.get().await?;
+    if Claim::find(&mut conn, id).await?.is_none() {
+        return Err(no_claim());
+    }
+    let done =
+        db::record_recall_remedy(&mut conn, id, f.form.code.trim(), user.account.id, today).await?;
+    Ok(back(
+        id,
+        if done {
+            "notice=recall"
+        } else {
+            "error=recall"
+        },
+    ))
 }

@@ -709,6 +709,7 @@ async fn products(
 #[template(path = "account/product.html")]
 struct ProductPage {
     claims: Vec<super::claims::ClaimRow>,
+    recalls: Vec<crate::db::recalls::UnitRecall>,
     p: MyProduct,
     warranty: String,
     csrf_token: String,
@@ -735,6 +736,7 @@ async fn product(
         .ok_or_else(no_product)?;
     let claims =
         crate::db::claims::Claim::of_account(&mut conn, user.account.id, Some(p.unit_id)).await?;
+    let recalls = crate::db::recalls::of_unit(&mut conn, p.unit_id).await?;
     drop(conn);
     let warranty = if p.status == "active" {
         warranty_line(&state, &p).await?
@@ -760,6 +762,7 @@ async fn product(
         StatusCode::OK,
         &ProductPage {
             claims: claims.iter().map(super::claims::row).collect(),
+            recalls,
             p,
             warranty,
             csrf_token: user.session.csrf_token.clone(),

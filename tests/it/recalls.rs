@@ -663,7 +663,11 @@ async fn owners_who_have_not_answered_get_one_second_notice_after_the_campaigns_
         &app,
         &admin,
         id,
-        &[("kind", "serials"), ("model", &model), ("serials", "SN0041\nSN0042")],
+        &[
+            ("kind", "serials"),
+            ("model", &model),
+            ("serials", "SN0041\nSN0042"),
+        ],
         None,
     )
     .await;
@@ -676,7 +680,12 @@ async fn owners_who_have_not_answered_get_one_second_notice_after_the_campaigns_
     .await;
     let pool = recall_portal::db::build_pool(&app.db_url, 2).unwrap();
     // Too early: nothing.
-    assert_eq!(recall_portal::jobs::reminders::second_notices(&pool).await.unwrap(), 0);
+    assert_eq!(
+        recall_portal::jobs::reminders::second_notices(&pool)
+            .await
+            .unwrap(),
+        0
+    );
     // Bob answered; fifteen days on, only Ann is written to again, once.
     let (_, page, _) = app.get_with(&bob, "/account/recalls/R-2026-003").await;
     app.post_with(
@@ -686,8 +695,18 @@ async fn owners_who_have_not_answered_get_one_second_notice_after_the_campaigns_
     )
     .await;
     app.sql("UPDATE recall_notices SET created_at = now() - interval '15 days'");
-    assert_eq!(recall_portal::jobs::reminders::second_notices(&pool).await.unwrap(), 1);
-    assert_eq!(recall_portal::jobs::reminders::second_notices(&pool).await.unwrap(), 0);
+    assert_eq!(
+        recall_portal::jobs::reminders::second_notices(&pool)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        recall_portal::jobs::reminders::second_notices(&pool)
+            .await
+            .unwrap(),
+        0
+    );
     let second = app.text(
         "SELECT body_text FROM outbox WHERE kind = 'recall_second_notice' AND to_address = 'ann@example.com'",
     );
@@ -695,10 +714,123 @@ async fn owners_who_have_not_answered_get_one_second_notice_after_the_campaigns_
         "SELECT body_text FROM outbox WHERE kind = 'recall_notice' AND to_address = 'ann@example.com'",
     );
     assert!(second.starts_with("We have not heard from you"), "{second}");
-    let link = |body: &str| crate::smtp::link_in(body, &format!("{}/recalls/R-2026-003/ack?t=", app.address));
+    let link = |body: &str| {
+        crate::smtp::link_in(body, &format!("{}/recalls/R-2026-003/ack?t=", app.address))
+    };
     assert_eq!(link(&second), link(&first), "the same link works");
     assert_eq!(
         app.scalar("SELECT count(*) FROM outbox WHERE kind = 'recall_second_notice'"),
         1
     );
+}
+
+#[tokio::test]
+async fn a_claim_on_a_recalled_unit_is_flagged_and_can_be_recorded_as_its_remedy() {
+    let app = spawn_app().await;
+    let admin = user(&app, "admin@example.com", "admin").await;
+    let staff = user(&app, "staff@example.com", "staff").await;
+    let ann = user(&app, "ann@example.com", "customer").await;
+    register(&app, &ann, "SN0051").await;
+    let id = draft(&app, &admin, "R-2026-005").await;
+    complete_notice(&app, &admin, id).await;
+    let model = model_id(&app, BATTERY).to_string();
+    add_target(
+        &app,
+        &admin,
+        id,
+        &[
+            ("kind", "serials"),
+            ("model", &model),
+            ("serials", "SN0051"),
+        ],
+        None,
+    )
+    .await;
+    app.submit(
+        &admin,
+        &format!("/admin/recalls/{id}"),
+        &format!("/admin/recalls/{id}/launch"),
+        &[],
+    )
+    .await;
+    // The owner's product page says so and leads to the notice.
+    let reg = app.scalar("SELECT id FROM registrations WHERE contact_email = 'ann@example.com'");
+    let (_, page, _) = app
+        .get_with(&ann, &format!("/account/products/{reg}"))
+        .await;
+    assert!(
+        page.contains("Product safety recall: PowerCell 18V battery packs")
+            && page.contains("/account/recalls/R-2026-005"),
+        "{page}"
+    );
+    let noticed = (chrono::Utc::now().date_naive() - chrono::Days::new(1)).to_string();
+    let form = format!("/account/products/{reg}/claim");
+    let (status, body, _) = app
+        .submit_multipart(
+            &ann,
+            &form,
+            &form,
+            &[
+                ("category", "overheating"),
+                ("description", "It got very hot."),
+                ("noticed_on", &noticed),
+                ("contact", "email"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let claim = app.scalar("SELECT id FROM claims WHERE flag_open_recall");
+    let (_, page, _) = app
+        .get_with(&staff, &format!("/staff/claims/{claim}"))
+        .await;
+    assert!(
+        page.contains("Open recall on the unit: route it to the recall remedy"),
+        "{page}"
+    );
+    let (status, _, location) = app
+        .submit(
+            &staff,
+            &format!("/staff/claims/{claim}"),
+            &format!("/staff/claims/{claim}/recall-remedy"),
+            &[("code", "R-2026-005")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().ends_with("notice=recall"));
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*) FROM claims WHERE id = {claim} AND recall_campaign_id = {id}"
+        )),
+        1
+    );
+    assert_eq!(
+        app.text("SELECT remedied_by FROM recall_units WHERE state = 'remedied'"),
+        app.text(&format!(
+            "SELECT 'claim:' || number FROM claims WHERE id = {claim}"
+        ))
+    );
+    let (_, page) = app
+        .page(&format!("/check?serial=SN0051&gtin={BATTERY}"))
+        .await;
+    assert!(page.contains("Safety recall: remedied on"), "{page}");
+    // Twice: nothing more.
+    let (_, _, location) = app
+        .submit(
+            &staff,
+            &format!("/staff/claims/{claim}"),
+            &format!("/staff/claims/{claim}/assign"),
+            &[("assignee", "")],
+        )
+        .await;
+    assert!(location.unwrap().ends_with("notice=assigned"));
+    let (_, account, _) = app.get_with(&staff, "/account").await;
+    let (_, _, location) = app
+        .post_with(
+            &staff,
+            &format!("/staff/claims/{claim}/recall-remedy"),
+            &[("csrf_token", &csrf_of(&account)), ("code", "R-2026-005")],
+        )
+        .await;
+    assert!(location.unwrap().ends_with("error=recall"));
 }
