@@ -834,3 +834,96 @@ async fn a_claim_on_a_recalled_unit_is_flagged_and_can_be_recorded_as_its_remedy
         .await;
     assert!(location.unwrap().ends_with("error=recall"));
 }
+
+/// In Chromium at phone size: an admin drafts a campaign, targets a range, previews and launches;
+/// the owner opens the mailed link and acknowledges with a remedy.
+#[tokio::test]
+async fn in_a_browser_an_admin_launches_and_the_owner_acknowledges_from_the_mail() {
+    use fantoccini::Locator;
+    let (app, smtp) = app_with_mail().await;
+    app.create_user("admin@example.com", PW, "admin");
+    let ann = user(&app, "ann@example.com", "customer").await;
+    register(&app, &ann, "SN0061").await;
+    let Some((client, _driver, _profile)) = crate::browser::browser().await else {
+        return;
+    };
+    let battery = model_id(&app, BATTERY).to_string();
+    let submit = Locator::Css("main form button[type=submit]");
+    let result = async {
+        client.goto(&format!("{}/login", app.address)).await?;
+        client.find(Locator::Id("email")).await?.send_keys("admin@example.com").await?;
+        client.find(Locator::Id("password")).await?.send_keys(PW).await?;
+        client.find(submit).await?.click().await?;
+        client.wait().for_element(Locator::Css("h1")).await?;
+        client.goto(&format!("{}/admin/recalls", app.address)).await?;
+        client.find(Locator::Id("code")).await?.send_keys("R-2026-010").await?;
+        client.find(Locator::Id("title")).await?.send_keys("PowerCell 18V battery packs").await?;
+        client.find(Locator::Css("form[action='/admin/recalls'] button")).await?.click().await?;
+        // The notice.
+        client.wait().for_element(Locator::Id("hazard")).await?.send_keys("The battery can overheat and catch fire.").await?;
+        client.find(Locator::Id("what_to_do")).await?.send_keys("Stop using it now.").await?;
+        client.find(Locator::Css("input[name=remedy_replace]")).await?.click().await?;
+        client.find(Locator::Css("input[name=remedy_refund]")).await?.click().await?;
+        client.find(Locator::Id("sold_where")).await?.send_keys("Shops, 2026.").await?;
+        client.find(Locator::Id("contact")).await?.send_keys("0800 123 456").await?;
+        client.find(Locator::Css("#notice-form button[type=submit]")).await?.click().await?;
+        // A range of serials.
+        client.wait().for_element(Locator::Id("kind")).await?;
+        client
+            .execute(
+                "document.getElementById('kind').value = 'range'; document.getElementById('model').value = arguments[0];",
+                vec![serde_json::json!(battery)],
+            )
+            .await?;
+        client.find(Locator::Id("from")).await?.send_keys("SN0060").await?;
+        client.find(Locator::Id("to")).await?.send_keys("SN0064").await?;
+        client.find(Locator::Css("#targets form[enctype] button[type=submit]")).await?.click().await?;
+        let preview = client.wait().for_element(Locator::Id("preview")).await?.text().await?;
+        client.find(Locator::Css("form[action$='/launch'] button")).await?.click().await?;
+        let launched = client.wait().for_element(Locator::Id("progress")).await?.text().await?;
+
+        // The owner's mail, opened in a fresh session.
+        let mut mail = String::new();
+        for _ in 0..400 {
+            if let Some(m) = smtp
+                .messages()
+                .into_iter()
+                .map(|m| crate::smtp::decode_qp(&m))
+                .find(|m| m.contains("Product safety recall"))
+            {
+                mail = m;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let link = crate::smtp::link_in(&mail, &format!("{}/recalls/R-2026-010/ack?t=", app.address));
+        client.delete_all_cookies().await?;
+        client.goto(&link).await?;
+        let units = client.find(Locator::Id("recall-units")).await?.text().await?;
+        client.find(Locator::Css("input[name=remedy][value=replace]")).await?.click().await?;
+        client.find(Locator::Css("form[action$='/ack'] button")).await?.click().await?;
+        let thanks = client.wait().for_element(Locator::Id("remedy-choice")).await?.text().await?;
+        let overflow = client
+            .execute("return document.documentElement.scrollWidth > window.innerWidth;", vec![])
+            .await?;
+        Ok::<_, fantoccini::error::CmdError>((preview, launched, units, thanks, overflow))
+    }
+    .await;
+    let _ = client.close().await;
+    let (preview, launched, units, thanks, overflow) = result.expect("browser journey");
+    assert!(
+        preview.contains("5 units affected; 1 registered; 1 owner(s)"),
+        "{preview}"
+    );
+    assert!(
+        launched.contains("Affected\n5") || launched.contains("Affected 5"),
+        "{launched}"
+    );
+    assert!(units.contains("SN0061"), "{units}");
+    assert_eq!(thanks, "free replacement");
+    assert_eq!(overflow, serde_json::json!(false));
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM recall_units WHERE state = 'acknowledged'"),
+        1
+    );
+}
