@@ -103,6 +103,11 @@ pub struct Config {
     #[arg(long, env = "PORTAL_OUTBOX_RETRY_BASE_MS", default_value_t = 10_000)]
     pub outbox_retry_base_ms: u64,
 
+    /// Most mails sent per second by one worker (0: as fast as the SMTP server takes them).
+    /// Mail providers throttle or block bulk senders that go faster than agreed.
+    #[arg(long, env = "PORTAL_MAIL_RATE_PER_SEC", default_value_t = 0)]
+    pub mail_rate_per_sec: u32,
+
     /// Whether `serve` also runs the outbox worker (turn off when running `worker` separately).
     #[arg(long, env = "PORTAL_RUN_WORKER", default_value = "true", action = clap::ArgAction::Set)]
     pub run_worker: bool,

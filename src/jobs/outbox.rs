@@ -35,6 +35,8 @@ pub struct WorkerSettings {
     /// Mails sent at once by one worker.
     pub concurrency: usize,
     pub poll_interval: Duration,
+    /// Most mails per second (0: no cap).
+    pub rate_per_sec: u32,
 }
 
 impl Default for WorkerSettings {
@@ -42,15 +44,16 @@ impl Default for WorkerSettings {
         WorkerSettings {
             max_attempts: 8,
             base_backoff_ms: 10_000,
-            batch: 32,
-            concurrency: 8,
+            batch: 64,
+            concurrency: 16,
             poll_interval: Duration::from_millis(500),
+            rate_per_sec: 0,
         }
     }
 }
 
-/// How long a claimed mail stays with its worker before another may take it. A batch of 32 sent
-/// 8 at a time with a 15 s timeout per SMTP step takes at most a few minutes; results of a
+/// How long a claimed mail stays with its worker before another may take it. A batch of 64 sent
+/// 16 at a time with a 15 s timeout per SMTP step takes at most a few minutes; results of a
 /// lease that ran out anyway are ignored (see `OutboxMail::mark_sent`).
 const LEASE_SECS: i32 = 300;
 
@@ -118,9 +121,14 @@ pub async fn deliver_due(
     mailer: &Mailer,
     settings: WorkerSettings,
 ) -> Result<usize> {
+    // Under a rate cap a batch is at most one second's worth, so the cap holds smoothly.
+    let batch = match settings.rate_per_sec {
+        0 => settings.batch,
+        r => settings.batch.min(i64::from(r)).max(1),
+    };
     let claimed = {
         let mut conn = pool.get().await?;
-        OutboxMail::claim(&mut conn, settings.batch, LEASE_SECS).await?
+        OutboxMail::claim(&mut conn, batch, LEASE_SECS).await?
     };
     if claimed.is_empty() {
         return Ok(0);
@@ -155,16 +163,43 @@ pub async fn deliver_due(
     Ok(count)
 }
 
-/// Runs until the task is dropped: delivers whatever is due, then waits for the next poll.
+/// How long `n` mails take at `rate_per_sec` (zero without a cap).
+pub fn pace(n: usize, rate_per_sec: u32) -> Duration {
+    match rate_per_sec {
+        0 => Duration::ZERO,
+        r => Duration::from_secs_f64(n as f64 / f64::from(r)),
+    }
+}
+
+/// Runs until the task is dropped: delivers whatever is due, then waits for the next poll. Under
+/// a rate cap each batch takes at least as long as the cap allows for its size.
 pub async fn run(pool: DbPool, mailer: Mailer, settings: WorkerSettings) {
-    tracing::info!(transport = %mailer.describe(), "outbox worker started");
+    tracing::info!(transport = %mailer.describe(), rate = settings.rate_per_sec, "outbox worker started");
     loop {
-        match deliver_due(&pool, &mailer, settings).await {
+        let started = tokio::time::Instant::now();
+        let outcome = deliver_due(&pool, &mailer, settings).await;
+        if let Ok(n) = outcome {
+            tokio::time::sleep_until(started + pace(n, settings.rate_per_sec)).await;
+        }
+        match outcome {
             // A full batch: there may be more waiting.
-            Ok(n) if n as i64 >= settings.batch => continue,
+            Ok(n) if n > 0 && (n as i64 >= settings.batch || settings.rate_per_sec > 0) => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "outbox pass failed"),
         }
         tokio::time::sleep(settings.poll_interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pace;
+    use std::time::Duration;
+
+    #[test]
+    fn a_rate_cap_paces_batches() {
+        assert_eq!(pace(64, 0), Duration::ZERO);
+        assert_eq!(pace(50, 100), Duration::from_millis(500));
+        assert_eq!(pace(1, 2), Duration::from_millis(500));
     }
 }

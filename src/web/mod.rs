@@ -305,6 +305,7 @@ pub fn worker_settings(config: &Config) -> crate::jobs::outbox::WorkerSettings {
     crate::jobs::outbox::WorkerSettings {
         max_attempts: config.outbox_max_attempts.max(1) as i32,
         base_backoff_ms: config.outbox_retry_base_ms as i64,
+        rate_per_sec: config.mail_rate_per_sec,
         ..Default::default()
     }
 }

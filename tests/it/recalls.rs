@@ -927,3 +927,36 @@ async fn in_a_browser_an_admin_launches_and_the_owner_acknowledges_from_the_mail
         1
     );
 }
+
+#[tokio::test]
+async fn the_mail_rate_cap_holds_for_bulk_notices() {
+    let smtp = SmtpServer::start().await;
+    let port = smtp.port;
+    let app = spawn_app_with(move |c| {
+        c.run_worker = true;
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        c.mail_rate_per_sec = 10;
+    })
+    .await;
+    app.sql(
+        "INSERT INTO outbox (kind, to_address, subject, body_text, body_html)
+         SELECT 'recall_notice', 'owner' || g || '@example.com', 'Notice', 'text', '<p>html</p>'
+         FROM generate_series(1, 30) g",
+    );
+    for _ in 0..600 {
+        if app.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'") == 30 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'"), 30);
+    // However fast the machine, no second saw more than the cap allows (a batch is at most
+    // one second's worth; two batches can touch one calendar second).
+    let busiest = app.scalar(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM outbox o1 JOIN outbox o2
+             ON o2.sent_at >= o1.sent_at AND o2.sent_at < o1.sent_at + interval '1 second'
+             GROUP BY o1.id) w",
+    );
+    assert!(busiest <= 20, "{busiest} mails within one second at a cap of 10/s");
+    assert_eq!(smtp.messages().len(), 30);
+}
