@@ -356,11 +356,46 @@ pub async fn remove_target(
     Ok(n == 1)
 }
 
-/// The affected units of campaign `$1`: the union of its targets, one statement, each kind by
-/// its own index (a model by `units_model_serial_key`, a lot by `units_lot`, component lots
-/// up the genealogy).
-const AFFECTED: &str = "
-    WITH RECURSIVE t AS (SELECT * FROM recall_targets WHERE campaign_id = $1),
+/// The affected units of campaign `$1`: the union of its targets in one statement, with a
+/// branch only for the kinds of target it has (so no branch scans `units` for nothing), each by
+/// its own index (a model's serials by `units_model_serial_key`, a lot by `units_lot`,
+/// component lots up the genealogy).
+fn affected_sql(kinds: &[String]) -> String {
+    let has = |k: &str| kinds.iter().any(|x| x == k);
+    let mut branches: Vec<&str> = Vec::new();
+    if has("serials") {
+        branches.push(
+            "SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id AND u.serial_key = ANY (t.serial_keys)
+             WHERE t.kind = 'serials'",
+        );
+    }
+    if has("range") {
+        branches.push(
+            "SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id
+                 AND u.serial_key >= t.key_from AND u.serial_key <= t.key_to
+             WHERE t.kind = 'range'",
+        );
+    }
+    if has("lot") {
+        branches
+            .push("SELECT u.id FROM t JOIN units u ON u.lot_id = t.lot_id WHERE t.kind = 'lot'");
+    }
+    if has("model") {
+        branches.push(
+            "SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id WHERE t.kind = 'model'",
+        );
+    }
+    if has("made") {
+        branches.push(
+            "SELECT u.id FROM t JOIN units u ON (t.model_id IS NULL OR u.model_id = t.model_id)
+                 LEFT JOIN lots l ON l.id = u.lot_id
+             WHERE t.kind = 'made'
+               AND COALESCE(u.manufactured_on, l.production_date) BETWEEN t.made_from AND t.made_to",
+        );
+    }
+    let contains = if has("component_lot") {
+        branches.push("SELECT unit_id FROM contains");
+        ",
     contains (unit_id) AS (
         SELECT uc.parent_unit_id FROM unit_components uc
         WHERE uc.removed_at IS NULL
@@ -372,26 +407,37 @@ const AFFECTED: &str = "
         UNION
         SELECT uc.parent_unit_id FROM contains c
         JOIN unit_components uc ON uc.component_unit_id = c.unit_id AND uc.removed_at IS NULL
-    ),
-    affected (unit_id) AS (
-        SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id AND u.serial_key = ANY (t.serial_keys)
-        WHERE t.kind = 'serials'
-        UNION
-        SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id
-             AND u.serial_key >= t.key_from AND u.serial_key <= t.key_to
-        WHERE t.kind = 'range'
-        UNION
-        SELECT u.id FROM t JOIN units u ON u.lot_id = t.lot_id WHERE t.kind = 'lot'
-        UNION
-        SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id WHERE t.kind = 'model'
-        UNION
-        SELECT u.id FROM t JOIN units u ON (t.model_id IS NULL OR u.model_id = t.model_id)
-             LEFT JOIN lots l ON l.id = u.lot_id
-        WHERE t.kind = 'made'
-          AND COALESCE(u.manufactured_on, l.production_date) BETWEEN t.made_from AND t.made_to
-        UNION
-        SELECT unit_id FROM contains
-    )";
+    )"
+    } else {
+        ""
+    };
+    if branches.is_empty() {
+        branches.push("SELECT NULL::bigint WHERE false");
+    }
+    format!(
+        "WITH RECURSIVE t AS (SELECT * FROM recall_targets WHERE campaign_id = $1){contains},
+    affected (unit_id) AS ({})",
+        branches.join("\n        UNION\n        ")
+    )
+}
+
+/// The kinds of target a campaign has.
+async fn target_kinds(
+    conn: &mut AsyncPgConnection,
+    campaign_id: i64,
+) -> diesel::QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct K {
+        #[diesel(sql_type = Text)]
+        kind: String,
+    }
+    let rows: Vec<K> =
+        diesel::sql_query("SELECT DISTINCT kind FROM recall_targets WHERE campaign_id = $1")
+            .bind::<BigInt, _>(campaign_id)
+            .load(conn)
+            .await?;
+    Ok(rows.into_iter().map(|k| k.kind).collect())
+}
 
 /// What a launch would do, before it happens.
 #[derive(Debug, Clone, Default, QueryableByName)]
@@ -411,8 +457,9 @@ pub async fn preview(
     campaign_id: i64,
     sample: i64,
 ) -> diesel::QueryResult<(Preview, Vec<(String, String)>)> {
+    let affected = affected_sql(&target_kinds(conn, campaign_id).await?);
     let counts: Preview = diesel::sql_query(format!(
-        "{AFFECTED}
+        "{affected}
          SELECT count(*) AS affected, count(r.id) AS registered,
                 count(DISTINCT r.contact_email) AS owners
          FROM affected a LEFT JOIN registrations r ON r.unit_id = a.unit_id AND r.status = 'active'"
@@ -428,7 +475,7 @@ pub async fn preview(
         serial: String,
     }
     let rows: Vec<S> = diesel::sql_query(format!(
-        "{AFFECTED}
+        "{affected}
          SELECT m.gtin, u.serial FROM affected a JOIN units u ON u.id = a.unit_id
          JOIN product_models m ON m.id = u.model_id
          ORDER BY m.gtin, u.serial_key LIMIT $2"
@@ -485,8 +532,9 @@ pub async fn launch(
         let Some(Row { code }) = row else {
             return Ok(None);
         };
+        let union = affected_sql(&target_kinds(conn, campaign_id).await?);
         let affected = diesel::sql_query(format!(
-            "{AFFECTED}
+            "{union}
              INSERT INTO recall_units (campaign_id, unit_id, lot_id, state)
              SELECT $1, u.id, u.lot_id, 'affected' FROM affected a JOIN units u ON u.id = a.unit_id"
         ))

@@ -949,7 +949,10 @@ async fn the_mail_rate_cap_holds_for_bulk_notices() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(app.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'"), 30);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'"),
+        30
+    );
     // However fast the machine, no second saw more than the cap allows (a batch is at most
     // one second's worth; two batches can touch one calendar second).
     let busiest = app.scalar(
@@ -957,6 +960,9 @@ async fn the_mail_rate_cap_holds_for_bulk_notices() {
              ON o2.sent_at >= o1.sent_at AND o2.sent_at < o1.sent_at + interval '1 second'
              GROUP BY o1.id) w",
     );
-    assert!(busiest <= 20, "{busiest} mails within one second at a cap of 10/s");
+    assert!(
+        busiest <= 20,
+        "{busiest} mails within one second at a cap of 10/s"
+    );
     assert_eq!(smtp.messages().len(), 30);
 }
