@@ -14,6 +14,7 @@ pub mod labels;
 pub mod lookup;
 pub mod outbox;
 pub mod pictures;
+pub mod recall_reports;
 pub mod recalls;
 pub mod registrations;
 pub mod reminders;

@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/audit", web::get().to(audit))
         .configure(super::catalogue::routes)
         .configure(super::recalls_admin::routes)
+        .configure(super::recall_reports::routes)
         .configure(super::sales::routes)
         .configure(super::imports::routes)
         .configure(super::genealogy::routes)
@@ -422,6 +423,7 @@ struct AuditPage {
 const AUDIT_EVENTS: &[&str] = &[
     "recall_created",
     "recall_launched",
+    "recall_units_exported",
     "proof_viewed",
     "login_success",
     "login_failure",

@@ -16,6 +16,7 @@ pub mod multipart;
 pub mod pictures;
 pub mod public;
 pub mod ratelimit;
+pub mod recall_reports;
 pub mod recalls;
 pub mod recalls_admin;
 pub mod register;

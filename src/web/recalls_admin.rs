@@ -277,13 +277,14 @@ async fn progress(
         "SELECT count(*) AS affected,
                 count(*) FILTER (WHERE ru.notice_id IS NOT NULL) AS reachable,
                 count(*) FILTER (WHERE ru.notice_id IS NOT NULL) AS notified,
-                count(*) FILTER (WHERE o.status = 'sent') AS delivered,
+                count(*) FILTER (WHERE o.status = 'sent' OR o2.status = 'sent') AS delivered,
                 count(*) FILTER (WHERE ru.acknowledged_at IS NOT NULL) AS acknowledged,
                 count(*) FILTER (WHERE ru.state = 'remedied') AS remedied,
                 count(*) FILTER (WHERE ru.notice_id IS NULL AND ru.state <> 'remedied') AS unreachable
          FROM recall_units ru
          LEFT JOIN recall_notices n ON n.id = ru.notice_id
          LEFT JOIN outbox o ON o.id = n.outbox_id
+         LEFT JOIN outbox o2 ON o2.id = n.second_outbox_id
          WHERE ru.campaign_id = $1",
     )
     .bind::<BigInt, _>(id)

@@ -14,6 +14,7 @@ mod import;
 mod labels;
 mod lookup;
 mod platform;
+mod recall_reports;
 mod recalls;
 mod register_flow;
 mod registration;
