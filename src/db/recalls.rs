@@ -532,31 +532,29 @@ pub async fn launch(
         let Some(Row { code }) = row else {
             return Ok(None);
         };
+        // The affected set, computed once (a temporary table: not written to the WAL).
         let union = affected_sql(&target_kinds(conn, campaign_id).await?);
-        let affected = diesel::sql_query(format!(
-            "{union}
-             INSERT INTO recall_units (campaign_id, unit_id, lot_id, state)
-             SELECT $1, u.id, u.lot_id, 'affected' FROM affected a JOIN units u ON u.id = a.unit_id"
+        diesel::sql_query(format!(
+            "CREATE TEMP TABLE launch_affected ON COMMIT DROP AS
+             {union} SELECT DISTINCT unit_id FROM affected"
         ))
         .bind::<BigInt, _>(campaign_id)
         .execute(conn)
-        .await? as i64;
+        .await?;
         // One row per owner address, with a fresh secret for the link (two random UUIDs: 244
-        // random bits) and the list of their units, in text and escaped for HTML.
+        // random bits) and the list of their units.
         diesel::sql_query(
             "CREATE TEMP TABLE launch_owners ON COMMIT DROP AS
              SELECT r.contact_email AS email, min(r.account_id) AS account_id,
                     replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '') AS token,
                     string_agg(m.brand || ' ' || m.name || ', serial ' || u.serial, E'\\n'
                                ORDER BY m.gtin, u.serial_key) AS units
-             FROM recall_units ru
-             JOIN registrations r ON r.unit_id = ru.unit_id AND r.status = 'active'
-             JOIN units u ON u.id = ru.unit_id
+             FROM launch_affected a
+             JOIN registrations r ON r.unit_id = a.unit_id AND r.status = 'active'
+             JOIN units u ON u.id = a.unit_id
              JOIN product_models m ON m.id = u.model_id
-             WHERE ru.campaign_id = $1
              GROUP BY r.contact_email",
         )
-        .bind::<BigInt, _>(campaign_id)
         .execute(conn)
         .await?;
         let link = format!("{base_url}/recalls/{code}/ack?t=");
@@ -583,21 +581,30 @@ pub async fn launch(
         .bind::<Text, _>(&link)
         .execute(conn)
         .await? as i64;
-        let notified_units = diesel::sql_query(
-            "UPDATE recall_units ru SET state = 'notified', notice_id = n.id, updated_at = now()
-             FROM registrations r, recall_notices n
-             WHERE ru.campaign_id = $1 AND r.unit_id = ru.unit_id AND r.status = 'active'
-               AND n.campaign_id = $1 AND n.contact_email = r.contact_email",
+        // Every affected unit written once, already notified (with its notice) or unreachable.
+        #[derive(QueryableByName)]
+        struct Counts {
+            #[diesel(sql_type = BigInt)]
+            affected: i64,
+            #[diesel(sql_type = BigInt)]
+            notified: i64,
+        }
+        let counts: Counts = diesel::sql_query(
+            "WITH ins AS (
+                 INSERT INTO recall_units (campaign_id, unit_id, lot_id, state, notice_id)
+                 SELECT $1, u.id, u.lot_id,
+                        CASE WHEN n.id IS NULL THEN 'unreachable' ELSE 'notified' END, n.id
+                 FROM launch_affected a
+                 JOIN units u ON u.id = a.unit_id
+                 LEFT JOIN registrations r ON r.unit_id = a.unit_id AND r.status = 'active'
+                 LEFT JOIN recall_notices n ON n.campaign_id = $1 AND n.contact_email = r.contact_email
+                 RETURNING notice_id)
+             SELECT count(*) AS affected, count(notice_id) AS notified FROM ins",
         )
         .bind::<BigInt, _>(campaign_id)
-        .execute(conn)
-        .await? as i64;
-        diesel::sql_query(
-            "UPDATE recall_units SET state = 'unreachable' WHERE campaign_id = $1 AND state = 'affected'",
-        )
-        .bind::<BigInt, _>(campaign_id)
-        .execute(conn)
+        .get_result(conn)
         .await?;
+        let (affected, notified_units) = (counts.affected, counts.notified);
         diesel::sql_query(
             "UPDATE recall_campaigns SET status = 'launched', launched_at = now(), launched_by = $2,
                     updated_at = now()
