@@ -19,9 +19,16 @@ async fn main() -> std::io::Result<()> {
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
     tokio::spawn(async move {
+        // Written beside and renamed, so a reader never sees a half-written number.
+        let tmp = format!("{out}.tmp");
         loop {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            let _ = tokio::fs::write(&out, c.load(Ordering::Relaxed).to_string()).await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if tokio::fs::write(&tmp, c.load(Ordering::Relaxed).to_string())
+                .await
+                .is_ok()
+            {
+                let _ = tokio::fs::rename(&tmp, &out).await;
+            }
         }
     });
     loop {
