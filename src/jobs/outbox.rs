@@ -44,16 +44,16 @@ impl Default for WorkerSettings {
         WorkerSettings {
             max_attempts: 8,
             base_backoff_ms: 10_000,
-            batch: 64,
-            concurrency: 16,
+            batch: 128,
+            concurrency: 32,
             poll_interval: Duration::from_millis(500),
             rate_per_sec: 0,
         }
     }
 }
 
-/// How long a claimed mail stays with its worker before another may take it. A batch of 64 sent
-/// 16 at a time with a 15 s timeout per SMTP step takes at most a few minutes; results of a
+/// How long a claimed mail stays with its worker before another may take it. A batch of 128
+/// sent 32 at a time with a 15 s timeout per SMTP step takes at most a few minutes; results of a
 /// lease that ran out anyway are ignored (see `OutboxMail::mark_sent`).
 const LEASE_SECS: i32 = 300;
 
@@ -69,6 +69,11 @@ impl Mailer {
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .context("PORTAL_SMTP_URL is not a valid SMTP URL")?
                     .timeout(Some(Duration::from_secs(15)))
+                    // As many open connections as mails in flight (lettre's default is 10).
+                    .pool_config(
+                        lettre::transport::smtp::PoolConfig::new()
+                            .max_size(WorkerSettings::default().concurrency as u32),
+                    )
                     .build(),
             ),
             None => {
