@@ -33,7 +33,44 @@ pub struct UnitMatch {
     pub lot_warranty: Option<LotWarranty>,
 }
 
+/// What the lookup's queries load per unit.
+type MatchRow = (
+    UnitRow,
+    ProductModel,
+    Option<Lot>,
+    UnitWarranty,
+    Option<LotWarranty>,
+);
+
 impl UnitMatch {
+    fn from_row((unit, model, lot, unit_warranty, lot_warranty): MatchRow) -> Self {
+        UnitMatch {
+            unit,
+            model,
+            lot,
+            unit_warranty: Some(unit_warranty),
+            lot_warranty,
+        }
+    }
+
+    /// The units with these ids, in one query (for lists such as "My products").
+    pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<Self>> {
+        let rows: Vec<MatchRow> = units::table
+            .inner_join(product_models::table)
+            .left_join(lots::table)
+            .filter(units::id.eq_any(ids))
+            .select((
+                UnitRow::as_select(),
+                ProductModel::as_select(),
+                Option::<Lot>::as_select(),
+                UnitWarranty::as_select(),
+                Option::<LotWarranty>::as_select(),
+            ))
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().map(UnitMatch::from_row).collect())
+    }
+
     /// All units whose serial is `serial` under their model's case rule, optionally on one GTIN.
     ///
     /// One indexed query (`serial_key = ANY(ARRAY[as typed, upper case])`) fetches the few
@@ -50,14 +87,7 @@ impl UnitMatch {
         } else {
             vec![typed.clone(), folded.clone()]
         };
-        type Row = (
-            UnitRow,
-            ProductModel,
-            Option<Lot>,
-            UnitWarranty,
-            Option<LotWarranty>,
-        );
-        let rows: Vec<Row> = units::table
+        let rows: Vec<MatchRow> = units::table
             .inner_join(product_models::table)
             .left_join(lots::table)
             .filter(units::serial_key.eq_any(keys))
@@ -80,15 +110,7 @@ impl UnitMatch {
                 }
             })
             .filter(|(_, m, ..)| gtin.is_none_or(|g| m.gtin == g))
-            .map(
-                |(unit, model, lot, unit_warranty, lot_warranty)| UnitMatch {
-                    unit,
-                    model,
-                    lot,
-                    unit_warranty: Some(unit_warranty),
-                    lot_warranty,
-                },
-            )
+            .map(UnitMatch::from_row)
             .collect();
         out.sort_by(|a, b| (&a.model.brand, &a.model.name).cmp(&(&b.model.brand, &b.model.name)));
         Ok(out)

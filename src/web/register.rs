@@ -649,17 +649,23 @@ pub struct NoticeQuery {
     notice: Option<String>,
 }
 
-/// The warranty line of a registered unit, from the same engine as the lookup.
-async fn warranty_line(state: &AppState, p: &MyProduct) -> Result<String, AppError> {
+/// The warranty line of each registered unit (by unit id), from the same engine as the
+/// lookup, in one query for all of them.
+async fn warranty_lines(
+    state: &AppState,
+    products: &[&MyProduct],
+) -> Result<std::collections::HashMap<i64, String>, AppError> {
+    let ids: Vec<i64> = products.iter().map(|p| p.unit_id).collect();
     let mut conn = state.pool.get().await?;
-    let serial = crate::domain::SerialNumber::parse(&p.serial)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-    let found = UnitMatch::find(&mut conn, &serial, Some(&p.gtin)).await?;
     let today = chrono::Utc::now().date_naive();
-    Ok(match found.first().map(|m| m.warranty(today)) {
-        Some(w) => super::views::WarrantyView::short(&w),
-        None => "unknown".into(),
-    })
+    Ok(UnitMatch::by_ids(&mut conn, &ids)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let line = super::views::WarrantyView::short(&m.warranty(today));
+            (m.unit.id, line)
+        })
+        .collect())
 }
 
 async fn products(
@@ -670,20 +676,22 @@ async fn products(
     let mut conn = state.pool.get().await?;
     let mine = MyProduct::of_account(&mut conn, user.account.id).await?;
     drop(conn);
-    let mut rows = Vec::new();
-    for p in &mine {
-        rows.push(ProductRow {
+    let active: Vec<&MyProduct> = mine.iter().filter(|p| p.status == "active").collect();
+    let mut lines = warranty_lines(&state, &active).await?;
+    let rows = mine
+        .iter()
+        .map(|p| ProductRow {
             id: p.id,
             title: format!("{} {}", p.brand, p.name),
             serial: p.serial.clone(),
             status: p.status.clone(),
             warranty: if p.status == "active" {
-                warranty_line(&state, p).await?
+                lines.remove(&p.unit_id).unwrap_or_else(|| "unknown".into())
             } else {
                 String::new()
             },
-        });
-    }
+        })
+        .collect();
     let notice = match q.notice.as_deref() {
         Some("registered") => Some(("ok", "Registered. We sent you a confirmation by mail.")),
         Some("pending") => Some((
@@ -739,7 +747,10 @@ async fn product(
     let recalls = crate::db::recalls::of_unit(&mut conn, p.unit_id).await?;
     drop(conn);
     let warranty = if p.status == "active" {
-        warranty_line(&state, &p).await?
+        warranty_lines(&state, &[&p])
+            .await?
+            .remove(&p.unit_id)
+            .unwrap_or_else(|| "unknown".into())
     } else {
         String::new()
     };
