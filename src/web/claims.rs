@@ -3,7 +3,7 @@
 //! estimate, every public update), answer staff's questions, add photos, cancel before triage.
 //! Another customer's claim or photo is "not found".
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::NaiveDate;
@@ -651,14 +651,7 @@ pub(super) async fn photo_response(state: &AppState, p: &Photo) -> Result<HttpRe
     let kind = proof::ProofType::from_media_type(&p.media_type)
         .filter(|k| *k != proof::ProofType::Pdf)
         .ok_or_else(|| AppError::not_found("No photo", "This photo is no longer stored."))?;
-    Ok(HttpResponse::Ok()
-        .content_type(kind.media_type())
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("inline; filename=\"claim-photo.{}\"", kind.extension()),
-        ))
-        .insert_header((header::CACHE_CONTROL, "private, no-store"))
-        .body(bytes))
+    Ok(super::private_file(bytes, kind, "claim-photo"))
 }
 
 async fn own_photo(

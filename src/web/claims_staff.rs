@@ -361,6 +361,44 @@ async fn note(
         return Ok(back(id, "error=text"));
     };
     let public = f.form.visibility == "public";
+    let ok = if public {
+        "notice=update"
+    } else {
+        "notice=note"
+    };
+    let mail = Tell {
+        what: "There is news about your claim.",
+        note: Some(text),
+        eta: None,
+    };
+    record(
+        &state,
+        &user,
+        id,
+        &Change::Note { public, text },
+        Some(mail),
+        ok,
+    )
+    .await
+}
+
+/// What the customer is told by mail about a change.
+struct Tell<'a> {
+    what: &'a str,
+    note: Option<&'a str>,
+    eta: Option<NaiveDate>,
+}
+
+/// Records a staff change of claim `id` (mailing the customer `tell` when it is public) and
+/// answers with the claim page: `ok` as its notice, or why nothing changed.
+async fn record(
+    state: &AppState,
+    user: &SignedIn,
+    id: i64,
+    change: &Change<'_>,
+    tell: Option<Tell<'_>>,
+    ok: &str,
+) -> Result<HttpResponse, AppError> {
     let mut conn = state.pool.get().await?;
     let done = db::change(
         &mut conn,
@@ -368,27 +406,14 @@ async fn note(
         Actor::Staff,
         user.account.id,
         None,
-        &Change::Note { public, text },
-        |n| {
-            update_mail(
-                &state,
-                n,
-                "There is news about your claim.",
-                Some(text),
-                None,
-            )
+        change,
+        |n| match &tell {
+            Some(t) => update_mail(state, n, t.what, t.note, t.eta),
+            None => Ok(None),
         },
     )
     .await?;
-    settled(
-        id,
-        done,
-        if public {
-            "notice=update"
-        } else {
-            "notice=note"
-        },
-    )
+    settled(id, done, ok)
 }
 
 fn settled(id: i64, done: Result<(), Refused>, ok: &str) -> Result<HttpResponse, AppError> {
@@ -426,26 +451,13 @@ async fn eta(
     if !f.form.note.trim().is_empty() && note.is_none() {
         return Ok(back(id, "error=note"));
     }
-    let mut conn = state.pool.get().await?;
-    let done = db::change(
-        &mut conn,
-        id,
-        Actor::Staff,
-        user.account.id,
-        None,
-        &Change::Eta { eta: date, note },
-        |n| {
-            update_mail(
-                &state,
-                n,
-                "We have a new estimate for your claim.",
-                note,
-                Some(date),
-            )
-        },
-    )
-    .await?;
-    settled(id, done, "notice=eta")
+    let tell = Tell {
+        what: "We have a new estimate for your claim.",
+        note,
+        eta: Some(date),
+    };
+    let change = Change::Eta { eta: date, note };
+    record(&state, &user, id, &change, Some(tell), "notice=eta").await
 }
 
 #[derive(Deserialize)]
@@ -468,29 +480,17 @@ async fn rma(
     else {
         return Ok(back(id, "error=rma"));
     };
-    let mut conn = state.pool.get().await?;
-    let done = db::change(
-        &mut conn,
-        id,
-        Actor::Staff,
-        user.account.id,
-        None,
-        &Change::Rma {
-            number,
-            instructions,
-        },
-        |n| {
-            update_mail(
-                &state,
-                n,
-                &format!("Please send your product to us with return number (RMA) {number}."),
-                Some(instructions),
-                None,
-            )
-        },
-    )
-    .await?;
-    settled(id, done, "notice=rma")
+    let what = format!("Please send your product to us with return number (RMA) {number}.");
+    let tell = Tell {
+        what: &what,
+        note: Some(instructions),
+        eta: None,
+    };
+    let change = Change::Rma {
+        number,
+        instructions,
+    };
+    record(&state, &user, id, &change, Some(tell), "notice=rma").await
 }
 
 #[derive(Deserialize)]
@@ -521,17 +521,9 @@ async fn assign(
             Some(wanted)
         }
     };
-    let done = db::change(
-        &mut conn,
-        id,
-        Actor::Staff,
-        user.account.id,
-        None,
-        &Change::Assign { assignee },
-        |_| Ok(None),
-    )
-    .await?;
-    settled(id, done, "notice=assigned")
+    drop(conn);
+    let change = Change::Assign { assignee };
+    record(&state, &user, id, &change, None, "notice=assigned").await
 }
 
 async fn photo(

@@ -123,6 +123,30 @@ fn origin_of(url: &str) -> String {
 }
 
 /// Percent-encodes a query-string value.
+/// A file a customer sent (a receipt, a claim photo), answered with the type it was judged to
+/// be: pictures shown, PDFs downloaded (a PDF viewer is a plugin the content policy does not let
+/// run), never kept by shared caches. `stem` names the download.
+pub fn private_file(
+    bytes: Vec<u8>,
+    kind: crate::domain::proof::ProofType,
+    stem: &str,
+) -> HttpResponse {
+    use crate::domain::proof::ProofType;
+    let how = if kind == ProofType::Pdf {
+        "attachment"
+    } else {
+        "inline"
+    };
+    HttpResponse::Ok()
+        .content_type(kind.media_type())
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("{how}; filename=\"{stem}.{}\"", kind.extension()),
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "private, no-store"))
+        .body(bytes)
+}
+
 pub fn encode_query(v: &str) -> String {
     percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

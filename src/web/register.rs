@@ -6,7 +6,7 @@
 //! confirmation mail as the return path, so nothing typed is lost, and the draft becomes a
 //! registration when its author, signed in, confirms it.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{Datelike, NaiveDate};
@@ -543,18 +543,7 @@ pub(super) async fn proof_response(
     let bytes = files::read(&state.config.data_dir, Store::Proofs, file)
         .await?
         .ok_or_else(not_found)?;
-    let disposition = match kind {
-        ProofType::Pdf => "attachment; filename=\"proof-of-purchase.pdf\"".to_owned(),
-        other => format!(
-            "inline; filename=\"proof-of-purchase.{}\"",
-            other.extension()
-        ),
-    };
-    Ok(HttpResponse::Ok()
-        .content_type(kind.media_type())
-        .insert_header((header::CONTENT_DISPOSITION, disposition))
-        .insert_header((header::CACHE_CONTROL, "private, no-store"))
-        .body(bytes))
+    Ok(super::private_file(bytes, kind, "proof-of-purchase"))
 }
 
 fn no_product() -> AppError {
