@@ -1,21 +1,10 @@
 //! Accounts, sessions, CSRF, roles and the mail outbox, through real HTTP and a real SMTP
 //! server on loopback.
 
-use crate::helpers::{TestApp, csrf_of, q, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, app_with_mail, csrf_of, q, spawn_app, spawn_app_with};
 use crate::smtp::{SmtpServer, link_in};
 
 const PW: &str = "Tangerine-Quartz-Velvet-94";
-
-async fn app_with_mail() -> (TestApp, SmtpServer) {
-    let smtp = SmtpServer::start().await;
-    let port = smtp.port;
-    let app = spawn_app_with(move |c| {
-        c.run_worker = true;
-        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
-    })
-    .await;
-    (app, smtp)
-}
 
 /// The session cookie a cookie-keeping client currently sends.
 async fn current_session(app: &TestApp, client: &reqwest::Client) -> String {

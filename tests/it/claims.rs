@@ -4,25 +4,11 @@
 
 use chrono::{Days, Months};
 
-use crate::helpers::{TestApp, csrf_of, q, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, app_with_mail, csrf_of, png, q, spawn_app, user};
 use crate::smtp::SmtpServer;
 
 const PW: &str = "correct horse battery staple";
 const BATTERY: &str = "09506000134352";
-
-fn png() -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-        .unwrap()
-}
-
-async fn user(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
-    app.create_user(email, PW, role);
-    let c = app.browser();
-    app.login(&c, email, PW).await;
-    c
-}
 
 /// Registers `serial` to the customer (bought 100 days ago) and returns the registration id.
 async fn registered(app: &TestApp, c: &reqwest::Client, serial: &str) -> i64 {
@@ -139,17 +125,6 @@ async fn staff_post(
 
 fn status_of(app: &TestApp, id: i64) -> String {
     app.text(&format!("SELECT status FROM claims WHERE id = {id}"))
-}
-
-async fn app_with_mail() -> (TestApp, SmtpServer) {
-    let smtp = SmtpServer::start().await;
-    let port = smtp.port;
-    let app = spawn_app_with(move |c| {
-        c.run_worker = true;
-        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
-    })
-    .await;
-    (app, smtp)
 }
 
 /// Mails to `to` with `subject` received so far.

@@ -419,3 +419,34 @@ pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
         .find(|c| c.name() == "portal_session")
         .map(|c| c.value().to_owned())
 }
+
+/// An app that delivers its mail to a real SMTP server on loopback.
+pub async fn app_with_mail() -> (TestApp, crate::smtp::SmtpServer) {
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let port = smtp.port;
+    let app = spawn_app_with(move |c| {
+        c.run_worker = true;
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await;
+    (app, smtp)
+}
+
+/// The password `user` gives everyone.
+pub const USER_PW: &str = "correct horse battery staple";
+
+/// A client signed in as a new account `email` with `role` (password [`USER_PW`]).
+pub async fn user(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
+    app.create_user(email, USER_PW, role);
+    let c = app.browser();
+    app.login(&c, email, USER_PW).await;
+    c
+}
+
+/// A real 1×1 PNG.
+pub fn png() -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+        .unwrap()
+}

@@ -4,17 +4,9 @@
 
 use chrono::{Days, NaiveDate, Utc};
 
-use crate::helpers::{TestApp, csrf_of, q, spawn_app};
+use crate::helpers::{TestApp, csrf_of, q, spawn_app, user};
 
-const PW: &str = "correct horse battery staple";
 const BATTERY: &str = "09506000134352";
-
-async fn user(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
-    app.create_user(email, PW, role);
-    let c = app.browser();
-    app.login(&c, email, PW).await;
-    c
-}
 
 async fn register(app: &TestApp, c: &reqwest::Client, serial: &str) {
     let (status, body, _) = app

@@ -2,18 +2,11 @@
 //! units, the notice check, an atomic launch, one notice per reachable owner through a real SMTP
 //! server, the owner's acknowledgement from the mailed link, and what the lookup says.
 
-use crate::helpers::{TestApp, csrf_of, q, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, app_with_mail, csrf_of, q, spawn_app, spawn_app_with, user};
 use crate::smtp::SmtpServer;
 
 const PW: &str = "correct horse battery staple";
 const BATTERY: &str = "09506000134352";
-
-async fn user(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
-    app.create_user(email, PW, role);
-    let c = app.browser();
-    app.login(&c, email, PW).await;
-    c
-}
 
 fn model_id(app: &TestApp, gtin: &str) -> i64 {
     app.scalar(&format!(
@@ -333,17 +326,6 @@ async fn the_notice_check_names_what_is_missing_and_refuses_banned_words() {
     // Drafts are not public.
     let (status, _) = app.page("/recalls/R-2026-001").await;
     assert_eq!(status, 404);
-}
-
-async fn app_with_mail() -> (TestApp, SmtpServer) {
-    let smtp = SmtpServer::start().await;
-    let port = smtp.port;
-    let app = spawn_app_with(move |c| {
-        c.run_worker = true;
-        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
-    })
-    .await;
-    (app, smtp)
 }
 
 async fn register(app: &TestApp, c: &reqwest::Client, serial: &str) {

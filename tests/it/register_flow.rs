@@ -2,7 +2,7 @@
 //! confirmation and sign-in), proofs of purchase (checked by content, served only to the owner
 //! and staff), and the Digital Link `gs1:registerProduct` link.
 
-use crate::helpers::{TestApp, csrf_of, q, spawn_app};
+use crate::helpers::{TestApp, csrf_of, png, q, spawn_app};
 use crate::smtp::link_in;
 
 const PW: &str = "correct horse battery staple";
@@ -13,13 +13,6 @@ fn pdf(size: usize) -> Vec<u8> {
     let mut b = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\n".to_vec();
     b.resize(size.max(b.len()), b' ');
     b
-}
-
-fn png() -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-        .unwrap()
 }
 
 /// Files stored as proofs in this app's data directory (in its folders per day).

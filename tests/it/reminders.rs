@@ -7,7 +7,7 @@ use recall_portal::db;
 use recall_portal::domain::warranty::end_date;
 use recall_portal::jobs::reminders::run_once;
 
-use crate::helpers::{TestApp, q, spawn_app_with};
+use crate::helpers::{TestApp, app_with_mail, q};
 use crate::smtp::SmtpServer;
 
 const PW: &str = "correct horse battery staple";
@@ -17,17 +17,6 @@ const SUBJECT: &str = "Subject: Your warranty ends on";
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
-}
-
-async fn app_with_mail() -> (TestApp, SmtpServer) {
-    let smtp = SmtpServer::start().await;
-    let port = smtp.port;
-    let app = spawn_app_with(move |c| {
-        c.run_worker = true;
-        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
-    })
-    .await;
-    (app, smtp)
 }
 
 /// Signs up `email` (made directly in the database) and registers `serial` over HTTP, with the
