@@ -1,31 +1,34 @@
 -- The same work as a launch, hand-written: the affected units of campaign :id stored, one notice
--- per owner address queued in the outbox and recorded, units marked notified or unreachable,
--- in one transaction.
+-- per owner address queued in the outbox (a shared template, each owner's units and link filled
+-- in) and recorded, units marked notified or unreachable, in one transaction. Straight from
+-- `units` each time (no temporary affected set): the owners first, then every unit once.
 \set ON_ERROR_STOP on
 BEGIN;
-INSERT INTO recall_units (campaign_id, unit_id, lot_id, state)
-SELECT :id, u.id, u.lot_id, 'affected'
+SET LOCAL work_mem = '256MB';
+CREATE TEMP TABLE owners ON COMMIT DROP AS
+SELECT nextval('recall_notices_id_seq') AS notice_id, nextval('outbox_id_seq') AS outbox_id,
+       r.contact_email AS email, min(r.account_id) AS account_id,
+       md5(random()::text) || md5(random()::text) AS token,
+       string_agg(u.serial, E'\n' ORDER BY u.serial_key) AS units
 FROM recall_targets t JOIN units u ON u.model_id = t.model_id
  AND u.serial_key BETWEEN t.key_from AND t.key_to
+JOIN registrations r ON r.unit_id = u.id AND r.status = 'active'
+WHERE t.campaign_id = :id GROUP BY r.contact_email;
+WITH tpl AS (INSERT INTO mail_templates (body_text, body_html)
+             VALUES ('Units: %%UNITS%% %%LINK%%', '<p>Units: %%UNITS%% %%LINK%%</p>') RETURNING id)
+INSERT INTO outbox (id, kind, to_address, subject, template_id, fill)
+SELECT o.outbox_id, 'recall_notice', o.email, 'Product safety recall', tpl.id,
+       jsonb_build_object('UNITS', o.units, 'LINK', 'https://x.example/ack?t=' || o.token)
+FROM owners o, tpl;
+INSERT INTO recall_notices (id, campaign_id, account_id, contact_email, token_hash, outbox_id)
+SELECT notice_id, :id, account_id, email, sha256(convert_to(token, 'UTF8')), outbox_id FROM owners;
+INSERT INTO recall_units (campaign_id, unit_id, lot_id, state, notice_id)
+SELECT :id, u.id, u.lot_id, CASE WHEN o.notice_id IS NULL THEN 'unreachable' ELSE 'notified' END,
+       o.notice_id
+FROM recall_targets t JOIN units u ON u.model_id = t.model_id
+ AND u.serial_key BETWEEN t.key_from AND t.key_to
+LEFT JOIN registrations r ON r.unit_id = u.id AND r.status = 'active'
+LEFT JOIN owners o ON o.email = r.contact_email
 WHERE t.campaign_id = :id;
-CREATE TEMP TABLE owners ON COMMIT DROP AS
-SELECT r.contact_email AS email, min(r.account_id) AS account_id,
-       md5(random()::text) || md5(random()::text) AS token, string_agg(u.serial, ', ') AS units
-FROM recall_units ru JOIN registrations r ON r.unit_id = ru.unit_id AND r.status = 'active'
-JOIN units u ON u.id = ru.unit_id
-WHERE ru.campaign_id = :id GROUP BY r.contact_email;
-WITH sent AS (
-  INSERT INTO outbox (kind, to_address, subject, body_text, body_html)
-  SELECT 'recall_notice', email, 'Product safety recall', 'Units: ' || units || ' ' || token,
-         '<p>Units: ' || units || ' ' || token || '</p>'
-  FROM owners RETURNING id, to_address)
-INSERT INTO recall_notices (campaign_id, account_id, contact_email, token_hash, outbox_id)
-SELECT :id, o.account_id, o.email, sha256(convert_to(o.token, 'UTF8')), s.id
-FROM sent s JOIN owners o ON o.email = s.to_address;
-UPDATE recall_units ru SET state = 'notified', notice_id = n.id
-FROM registrations r, recall_notices n
-WHERE ru.campaign_id = :id AND r.unit_id = ru.unit_id AND r.status = 'active'
-  AND n.campaign_id = :id AND n.contact_email = r.contact_email;
-UPDATE recall_units SET state = 'unreachable' WHERE campaign_id = :id AND state = 'affected';
 UPDATE recall_campaigns SET status = 'launched', launched_at = now() WHERE id = :id;
 COMMIT;

@@ -356,45 +356,60 @@ pub async fn remove_target(
     Ok(n == 1)
 }
 
-/// The affected units of campaign `$1`: the union of its targets in one statement, with a
-/// branch only for the kinds of target it has (so no branch scans `units` for nothing), each by
-/// its own index (a model's serials by `units_model_serial_key`, a lot by `units_lot`,
-/// component lots up the genealogy).
-fn affected_sql(kinds: &[String]) -> String {
-    let has = |k: &str| kinds.iter().any(|x| x == k);
-    let mut branches: Vec<&str> = Vec::new();
+/// The affected units of campaign `$1` as `affected (id, lot_id, model_id, serial, serial_key)`:
+/// the union of its targets in one statement, with a branch only for the kinds of target it has
+/// (so no branch scans `units` for nothing), each by its own index (a model's serials by
+/// `units_model_serial_key`, a lot by `units_lot`, component lots up the genealogy). Each unit
+/// once: `UNION` removes repeats between branches; within the only branch they can come only
+/// from several targets of one kind (overlapping ranges, say), and then it is `DISTINCT`.
+fn affected_sql(kinds: &[TargetKind]) -> String {
+    const COLUMNS: &str = "u.id, u.lot_id, u.model_id, u.serial, u.serial_key";
+    let has = |k: &str| kinds.iter().any(|x| x.kind == k);
+    let mut branches: Vec<(&str, String)> = Vec::new();
     if has("serials") {
-        branches.push(
-            "SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id AND u.serial_key = ANY (t.serial_keys)
-             WHERE t.kind = 'serials'",
-        );
+        branches.push((
+            "serials",
+            "FROM t JOIN units u ON u.model_id = t.model_id AND u.serial_key = ANY (t.serial_keys)
+             WHERE t.kind = 'serials'"
+                .to_owned(),
+        ));
     }
     if has("range") {
-        branches.push(
-            "SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id
+        branches.push((
+            "range",
+            "FROM t JOIN units u ON u.model_id = t.model_id
                  AND u.serial_key >= t.key_from AND u.serial_key <= t.key_to
-             WHERE t.kind = 'range'",
-        );
+             WHERE t.kind = 'range'"
+                .to_owned(),
+        ));
     }
     if has("lot") {
-        branches
-            .push("SELECT u.id FROM t JOIN units u ON u.lot_id = t.lot_id WHERE t.kind = 'lot'");
+        branches.push((
+            "lot",
+            "FROM t JOIN units u ON u.lot_id = t.lot_id WHERE t.kind = 'lot'".to_owned(),
+        ));
     }
     if has("model") {
-        branches.push(
-            "SELECT u.id FROM t JOIN units u ON u.model_id = t.model_id WHERE t.kind = 'model'",
-        );
+        branches.push((
+            "model",
+            "FROM t JOIN units u ON u.model_id = t.model_id WHERE t.kind = 'model'".to_owned(),
+        ));
     }
     if has("made") {
-        branches.push(
-            "SELECT u.id FROM t JOIN units u ON (t.model_id IS NULL OR u.model_id = t.model_id)
+        branches.push((
+            "made",
+            "FROM t JOIN units u ON (t.model_id IS NULL OR u.model_id = t.model_id)
                  LEFT JOIN lots l ON l.id = u.lot_id
              WHERE t.kind = 'made'
-               AND COALESCE(u.manufactured_on, l.production_date) BETWEEN t.made_from AND t.made_to",
-        );
+               AND COALESCE(u.manufactured_on, l.production_date) BETWEEN t.made_from AND t.made_to"
+                .to_owned(),
+        ));
     }
     let contains = if has("component_lot") {
-        branches.push("SELECT unit_id FROM contains");
+        branches.push((
+            "component_lot",
+            "FROM contains c JOIN units u ON u.id = c.unit_id".to_owned(),
+        ));
         ",
     contains (unit_id) AS (
         SELECT uc.parent_unit_id FROM unit_components uc
@@ -411,32 +426,44 @@ fn affected_sql(kinds: &[String]) -> String {
     } else {
         ""
     };
-    if branches.is_empty() {
-        branches.push("SELECT NULL::bigint WHERE false");
-    }
+    let union = match branches.as_slice() {
+        [] => format!("SELECT {COLUMNS} FROM units u WHERE false"),
+        [(kind, from)] => {
+            let several = kinds.iter().any(|k| k.kind == *kind && k.targets > 1);
+            let distinct = if several { "DISTINCT " } else { "" };
+            format!("SELECT {distinct}{COLUMNS} {from}")
+        }
+        many => many
+            .iter()
+            .map(|(_, from)| format!("SELECT {COLUMNS} {from}"))
+            .collect::<Vec<_>>()
+            .join("\n        UNION\n        "),
+    };
     format!(
         "WITH RECURSIVE t AS (SELECT * FROM recall_targets WHERE campaign_id = $1){contains},
-    affected (unit_id) AS ({})",
-        branches.join("\n        UNION\n        ")
+    affected (id, lot_id, model_id, serial, serial_key) AS ({union})"
     )
 }
 
-/// The kinds of target a campaign has.
+/// A kind of target a campaign has, and how many of that kind.
+#[derive(QueryableByName)]
+struct TargetKind {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    targets: i64,
+}
+
 async fn target_kinds(
     conn: &mut AsyncPgConnection,
     campaign_id: i64,
-) -> diesel::QueryResult<Vec<String>> {
-    #[derive(QueryableByName)]
-    struct K {
-        #[diesel(sql_type = Text)]
-        kind: String,
-    }
-    let rows: Vec<K> =
-        diesel::sql_query("SELECT DISTINCT kind FROM recall_targets WHERE campaign_id = $1")
-            .bind::<BigInt, _>(campaign_id)
-            .load(conn)
-            .await?;
-    Ok(rows.into_iter().map(|k| k.kind).collect())
+) -> diesel::QueryResult<Vec<TargetKind>> {
+    diesel::sql_query(
+        "SELECT kind, count(*) AS targets FROM recall_targets WHERE campaign_id = $1 GROUP BY kind",
+    )
+    .bind::<BigInt, _>(campaign_id)
+    .load(conn)
+    .await
 }
 
 /// What a launch would do, before it happens.
@@ -462,7 +489,7 @@ pub async fn preview(
         "{affected}
          SELECT count(*) AS affected, count(r.id) AS registered,
                 count(DISTINCT r.contact_email) AS owners
-         FROM affected a LEFT JOIN registrations r ON r.unit_id = a.unit_id AND r.status = 'active'"
+         FROM affected a LEFT JOIN registrations r ON r.unit_id = a.id AND r.status = 'active'"
     ))
     .bind::<BigInt, _>(campaign_id)
     .get_result(conn)
@@ -476,9 +503,8 @@ pub async fn preview(
     }
     let rows: Vec<S> = diesel::sql_query(format!(
         "{affected}
-         SELECT m.gtin, u.serial FROM affected a JOIN units u ON u.id = a.unit_id
-         JOIN product_models m ON m.id = u.model_id
-         ORDER BY m.gtin, u.serial_key LIMIT $2"
+         SELECT m.gtin, a.serial FROM affected a JOIN product_models m ON m.id = a.model_id
+         ORDER BY m.gtin, a.serial_key LIMIT $2"
     ))
     .bind::<BigInt, _>(campaign_id)
     .bind::<BigInt, _>(sample)
@@ -490,8 +516,9 @@ pub async fn preview(
     ))
 }
 
-/// A notice mail rendered once, with `%%UNITS%%` where the owner's units go and `%%LINK%%`
-/// where their acknowledgement link goes (in both bodies).
+/// A notice mail rendered once per campaign, with `%%UNITS%%` where the owner's units go and
+/// `%%LINK%%` where their acknowledgement link goes (in both bodies): the outbox fills them in
+/// for each owner when it sends (`db::outbox::fill_in`).
 pub struct NoticeMail {
     pub subject: String,
     pub text: String,
@@ -508,13 +535,20 @@ pub struct Launched {
 
 /// The launch: in one transaction, the affected set is materialised, one notice per reachable
 /// owner is created and its mail queued, each unit is marked notified or unreachable, and the
-/// campaign becomes launched. `None`: not a draft (any more).
+/// campaign becomes launched. `None`: not a draft (any more). `second` is the second notice,
+/// kept for owners who do not answer.
+///
+/// Set-based throughout, each row written once: the affected units (with what the later steps
+/// need of them) and their registered owners go into temporary tables (not written to the
+/// WAL); notice and mail ids are drawn from their sequences up front, so mails, notices and
+/// units are plain `INSERT … SELECT`s with no joining back.
 pub async fn launch(
     conn: &mut AsyncPgConnection,
     campaign_id: i64,
     by: i64,
     base_url: &str,
-    mail: &NoticeMail,
+    first: &NoticeMail,
+    second: &NoticeMail,
 ) -> anyhow::Result<Option<Launched>> {
     conn.transaction::<_, anyhow::Error, _>(async |conn| {
         #[derive(QueryableByName)]
@@ -532,55 +566,95 @@ pub async fn launch(
         let Some(Row { code }) = row else {
             return Ok(None);
         };
-        // The affected set, computed once (a temporary table: not written to the WAL).
-        let union = affected_sql(&target_kinds(conn, campaign_id).await?);
+        // Hashes and sorts of a million rows stay in memory; one core does it all, so that
+        // lookups keep the others while it runs.
+        diesel::sql_query("SET LOCAL work_mem = '256MB'")
+            .execute(conn)
+            .await?;
+        diesel::sql_query("SET LOCAL max_parallel_workers_per_gather = 0")
+            .execute(conn)
+            .await?;
+        let affected = affected_sql(&target_kinds(conn, campaign_id).await?);
         diesel::sql_query(format!(
-            "CREATE TEMP TABLE launch_affected ON COMMIT DROP AS
-             {union} SELECT DISTINCT unit_id FROM affected"
+            "CREATE TEMP TABLE launch_affected ON COMMIT DROP AS {affected} SELECT * FROM affected"
         ))
         .bind::<BigInt, _>(campaign_id)
         .execute(conn)
         .await?;
-        // One row per owner address, with a fresh secret for the link (two random UUIDs: 244
-        // random bits) and the list of their units.
+        diesel::sql_query("ANALYZE launch_affected")
+            .execute(conn)
+            .await?;
         diesel::sql_query(
-            "CREATE TEMP TABLE launch_owners ON COMMIT DROP AS
-             SELECT r.contact_email AS email, min(r.account_id) AS account_id,
-                    replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '') AS token,
-                    string_agg(m.brand || ' ' || m.name || ', serial ' || u.serial, E'\\n'
-                               ORDER BY m.gtin, u.serial_key) AS units
-             FROM launch_affected a
-             JOIN registrations r ON r.unit_id = a.unit_id AND r.status = 'active'
-             JOIN units u ON u.id = a.unit_id
-             JOIN product_models m ON m.id = u.model_id
-             GROUP BY r.contact_email",
+            "CREATE TEMP TABLE launch_registered ON COMMIT DROP AS
+             SELECT a.id AS unit_id, r.contact_email AS email, r.account_id, a.model_id, a.serial,
+                    a.serial_key
+             FROM launch_affected a JOIN registrations r ON r.unit_id = a.id AND r.status = 'active'",
         )
         .execute(conn)
         .await?;
-        let link = format!("{base_url}/recalls/{code}/ack?t=");
-        let notices = diesel::sql_query(
-            "WITH sent AS (
-                 INSERT INTO outbox (kind, to_address, subject, body_text, body_html)
-                 SELECT 'recall_notice', o.email, $2,
-                        replace(replace($3, '%%UNITS%%', o.units), '%%LINK%%', $5 || o.token),
-                        replace(replace($4, '%%UNITS%%',
-                            replace(replace(replace(replace(replace(replace(o.units,
-                                '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '\"', '&quot;'),
-                                '''', '&#39;'), E'\\n', '<br>')),
-                            '%%LINK%%', $5 || o.token)
-                 FROM launch_owners o
-                 RETURNING id, to_address)
-             INSERT INTO recall_notices (campaign_id, account_id, contact_email, token_hash, outbox_id)
-             SELECT $1, o.account_id, o.email, sha256(convert_to(o.token, 'UTF8')), s.id
-             FROM sent s JOIN launch_owners o ON o.email = s.to_address",
+        diesel::sql_query("ANALYZE launch_registered")
+            .execute(conn)
+            .await?;
+        // One row per owner address: their notice and mail ids, a fresh secret for the link
+        // (two random UUIDs: 244 random bits) and the list of their units.
+        diesel::sql_query(
+            "CREATE TEMP TABLE launch_owners ON COMMIT DROP AS
+             SELECT nextval('recall_notices_id_seq') AS notice_id,
+                    nextval('outbox_id_seq') AS outbox_id, r.email,
+                    min(r.account_id) AS account_id,
+                    replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '') AS token,
+                    string_agg(m.brand || ' ' || m.name || ', serial ' || r.serial, E'\\n'
+                               ORDER BY m.gtin, r.serial_key) AS units
+             FROM launch_registered r JOIN product_models m ON m.id = r.model_id
+             GROUP BY r.email",
+        )
+        .execute(conn)
+        .await?;
+        diesel::sql_query("ANALYZE launch_owners")
+            .execute(conn)
+            .await?;
+        #[derive(QueryableByName)]
+        struct Templates {
+            #[diesel(sql_type = BigInt)]
+            first: i64,
+        }
+        let Templates { first: template } = diesel::sql_query(
+            "WITH t AS (
+                 INSERT INTO mail_templates (body_text, body_html) VALUES ($2, $3), ($4, $5)
+                 RETURNING id),
+             ids AS (SELECT min(id) AS first, max(id) AS second FROM t)
+             UPDATE recall_campaigns c SET notice_template_id = ids.first,
+                    second_template_id = ids.second
+             FROM ids WHERE c.id = $1
+             RETURNING ids.first",
         )
         .bind::<BigInt, _>(campaign_id)
-        .bind::<Text, _>(&mail.subject)
-        .bind::<Text, _>(&mail.text)
-        .bind::<Text, _>(&mail.html)
+        .bind::<Text, _>(&first.text)
+        .bind::<Text, _>(&first.html)
+        .bind::<Text, _>(&second.text)
+        .bind::<Text, _>(&second.html)
+        .get_result(conn)
+        .await?;
+        let link = format!("{base_url}/recalls/{code}/ack?t=");
+        let notices = diesel::sql_query(
+            "INSERT INTO outbox (id, kind, to_address, subject, template_id, fill)
+             SELECT outbox_id, 'recall_notice', email, $1, $2,
+                    jsonb_build_object('UNITS', units, 'LINK', $3 || token)
+             FROM launch_owners",
+        )
+        .bind::<Text, _>(&first.subject)
+        .bind::<BigInt, _>(template)
         .bind::<Text, _>(&link)
         .execute(conn)
         .await? as i64;
+        diesel::sql_query(
+            "INSERT INTO recall_notices (id, campaign_id, account_id, contact_email, token_hash, outbox_id)
+             SELECT notice_id, $1, account_id, email, sha256(convert_to(token, 'UTF8')), outbox_id
+             FROM launch_owners",
+        )
+        .bind::<BigInt, _>(campaign_id)
+        .execute(conn)
+        .await?;
         // Every affected unit written once, already notified (with its notice) or unreachable.
         #[derive(QueryableByName)]
         struct Counts {
@@ -592,19 +666,18 @@ pub async fn launch(
         let counts: Counts = diesel::sql_query(
             "WITH ins AS (
                  INSERT INTO recall_units (campaign_id, unit_id, lot_id, state, notice_id)
-                 SELECT $1, u.id, u.lot_id,
-                        CASE WHEN n.id IS NULL THEN 'unreachable' ELSE 'notified' END, n.id
+                 SELECT $1, a.id, a.lot_id,
+                        CASE WHEN o.notice_id IS NULL THEN 'unreachable' ELSE 'notified' END,
+                        o.notice_id
                  FROM launch_affected a
-                 JOIN units u ON u.id = a.unit_id
-                 LEFT JOIN registrations r ON r.unit_id = a.unit_id AND r.status = 'active'
-                 LEFT JOIN recall_notices n ON n.campaign_id = $1 AND n.contact_email = r.contact_email
+                 LEFT JOIN launch_registered r ON r.unit_id = a.id
+                 LEFT JOIN launch_owners o ON o.email = r.email
                  RETURNING notice_id)
              SELECT count(*) AS affected, count(notice_id) AS notified FROM ins",
         )
         .bind::<BigInt, _>(campaign_id)
         .get_result(conn)
         .await?;
-        let (affected, notified_units) = (counts.affected, counts.notified);
         diesel::sql_query(
             "UPDATE recall_campaigns SET status = 'launched', launched_at = now(), launched_by = $2,
                     updated_at = now()
@@ -615,8 +688,8 @@ pub async fn launch(
         .execute(conn)
         .await?;
         Ok(Some(Launched {
-            affected,
-            notified_units,
+            affected: counts.affected,
+            notified_units: counts.notified,
             notices,
         }))
     })
@@ -799,8 +872,8 @@ pub async fn of_unit(
 }
 
 /// Queues the second notice to every owner who has not acknowledged within their campaign's
-/// `second_notice_days` (launched campaigns only): the first mail again, headed "Second
-/// notice", with the same link. Set-based per campaign, in batches, each owner once (the
+/// `second_notice_days` (launched campaigns only): the campaign's second-notice template with
+/// the first mail's units and link. Set-based per campaign, in batches, each owner once (the
 /// notice row is locked and marked in the statement that queues the mail). Returns how many.
 pub async fn send_second_notices(conn: &mut AsyncPgConnection) -> diesel::QueryResult<i64> {
     #[derive(QueryableByName)]
@@ -808,18 +881,18 @@ pub async fn send_second_notices(conn: &mut AsyncPgConnection) -> diesel::QueryR
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    let campaigns: Vec<Id> =
-        diesel::sql_query("SELECT id FROM recall_campaigns WHERE status = 'launched'")
-            .load(conn)
-            .await?;
+    let campaigns: Vec<Id> = diesel::sql_query(
+        "SELECT id FROM recall_campaigns WHERE status = 'launched' AND second_template_id IS NOT NULL",
+    )
+    .load(conn)
+    .await?;
     let mut queued = 0;
     for c in campaigns {
         loop {
-            // One campaign at a time: an address is unique within it, so the queued mail joins
-            // back to its notice by address.
             let n = diesel::sql_query(
                 "WITH due AS (
-                     SELECT n.id, o.to_address, o.subject, o.body_text, o.body_html
+                     SELECT n.id, nextval('outbox_id_seq') AS outbox_id, o.to_address, o.subject,
+                            o.fill, c.second_template_id
                      FROM recall_notices n
                      JOIN recall_campaigns c ON c.id = n.campaign_id
                      JOIN outbox o ON o.id = n.outbox_id
@@ -829,16 +902,12 @@ pub async fn send_second_notices(conn: &mut AsyncPgConnection) -> diesel::QueryR
                      ORDER BY n.id LIMIT 5000
                      FOR UPDATE OF n SKIP LOCKED),
                  sent AS (
-                     INSERT INTO outbox (kind, to_address, subject, body_text, body_html)
-                     SELECT 'recall_second_notice', to_address, 'Second notice: ' || subject,
-                            'We have not heard from you about this safety recall, so we write again.' || E'\\n\\n' || body_text,
-                            replace(body_html, '<p style=\"margin:0 0 1rem\">Hello,</p>',
-                                '<p style=\"margin:0 0 1rem\">Hello,</p><p style=\"margin:0 0 1rem\"><strong>We have not heard from you about this safety recall, so we write again.</strong></p>')
-                     FROM due
-                     RETURNING id, to_address)
-                 UPDATE recall_notices n SET second_outbox_id = s.id
-                 FROM due d JOIN sent s ON s.to_address = d.to_address
-                 WHERE n.id = d.id",
+                     INSERT INTO outbox (id, kind, to_address, subject, template_id, fill)
+                     SELECT outbox_id, 'recall_second_notice', to_address,
+                            'Second notice: ' || subject, second_template_id, fill
+                     FROM due)
+                 UPDATE recall_notices n SET second_outbox_id = d.outbox_id
+                 FROM due d WHERE n.id = d.id",
             )
             .bind::<BigInt, _>(c.id)
             .execute(conn)

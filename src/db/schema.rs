@@ -81,14 +81,16 @@ diesel::table! {
         kind -> Text,
         to_address -> Text,
         subject -> Text,
-        body_text -> Text,
-        body_html -> Text,
+        body_text -> Nullable<Text>,
+        body_html -> Nullable<Text>,
         status -> Text,
         attempts -> Int4,
         next_attempt_at -> Timestamptz,
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
+        template_id -> Nullable<Int8>,
+        fill -> Nullable<Jsonb>,
     }
 }
 

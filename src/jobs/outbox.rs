@@ -10,7 +10,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::db::DbPool;
-use crate::db::outbox::OutboxMail;
+use crate::db::outbox::{Claimed, OutboxMail};
 
 /// How mail leaves the portal.
 #[derive(Clone)]
@@ -95,7 +95,7 @@ impl Mailer {
         }
     }
 
-    async fn send(&self, mail: &OutboxMail) -> Result<()> {
+    async fn send(&self, mail: &Claimed) -> Result<()> {
         let to: Mailbox = mail.to_address.parse().context("invalid recipient")?;
         let message = Message::builder()
             .from(self.from.clone())

@@ -570,8 +570,8 @@ async fn remove_target(
 }
 
 /// The notice mail, rendered once for every owner: `%%UNITS%%` and `%%LINK%%` are filled in
-/// per owner by the launch.
-fn notice_mail(base: &str, c: &Campaign) -> Result<NoticeMail, AppError> {
+/// per owner when it is sent. The second notice (`second`) says first that it writes again.
+fn notice_mail(base: &str, c: &Campaign, second: bool) -> Result<NoticeMail, AppError> {
     let head = heading(&c.title);
     let mut remedies = Vec::new();
     if c.remedy_repair {
@@ -583,13 +583,18 @@ fn notice_mail(base: &str, c: &Campaign) -> Result<NoticeMail, AppError> {
     if c.remedy_refund {
         remedies.push("a refund");
     }
-    let mut paragraphs = vec![
+    let mut paragraphs = Vec::new();
+    if second {
+        paragraphs
+            .push("We have not heard from you about this safety recall, so we write again.".into());
+    }
+    paragraphs.extend([
         format!("{head}."),
         "You registered this product with us, and it is affected:".to_owned(),
         "%%UNITS%%".to_owned(),
         format!("The hazard: {}", c.hazard),
         format!("What to do now: {}", c.what_to_do),
-    ];
+    ]);
     if !remedies.is_empty() {
         paragraphs.push(format!("We offer {}.", remedies.join(", or ")));
     }
@@ -611,8 +616,12 @@ fn notice_mail(base: &str, c: &Campaign) -> Result<NoticeMail, AppError> {
         ],
     }
     .into_mail("recall_notice", "owner@example.invalid", &head)?;
+    let subject = match second {
+        true => format!("Second notice: {}", mail.subject),
+        false => mail.subject,
+    };
     Ok(NoticeMail {
-        subject: mail.subject,
+        subject,
         text: mail.text,
         html: mail.html,
     })
@@ -637,10 +646,13 @@ async fn launch(
     if !check(&c.text(), !targets.is_empty()).is_empty() {
         return Ok(back(id, "error=problems"));
     }
-    let mail = notice_mail(&state.config.base_url(), &c)?;
+    let base = state.config.base_url();
+    let (first, second) = (
+        notice_mail(&base, &c, false)?,
+        notice_mail(&base, &c, true)?,
+    );
     let started = std::time::Instant::now();
-    let Some(done) = db::launch(&mut conn, id, account.id, &state.config.base_url(), &mail).await?
-    else {
+    let Some(done) = db::launch(&mut conn, id, account.id, &base, &first, &second).await? else {
         return Ok(back(id, "error=not-draft"));
     };
     drop(conn);

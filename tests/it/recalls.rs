@@ -221,6 +221,42 @@ async fn every_target_kind_and_their_union_select_exactly_the_right_units() {
     .await;
     let without_model = union[..5].join(" OR ");
     assert_eq!(affected(&app, id), serials_where(&app, &without_model));
+    // Two targets of one kind that overlap: each unit once, in the preview and the launch.
+    let id = draft(&app, &admin, "R-OVERLAP").await;
+    complete_notice(&app, &admin, id).await;
+    for (from, to) in [("SN0010", "SN0014"), ("SN0012", "SN0016")] {
+        let f = [
+            ("kind", "range"),
+            ("model", &model),
+            ("from", from),
+            ("to", to),
+        ];
+        add_target(&app, &admin, id, &f, None).await;
+    }
+    let want = serials_where(
+        &app,
+        &format!("u.model_id = {battery} AND u.serial_key BETWEEN 'SN0010' AND 'SN0016'"),
+    );
+    assert_eq!(want.split(',').count(), 7);
+    let (_, page, _) = app.get_with(&admin, &format!("/admin/recalls/{id}")).await;
+    assert!(page.contains("<strong>7</strong> units affected"), "{page}");
+    let (status, _, location) = app
+        .submit(
+            &admin,
+            &format!("/admin/recalls/{id}"),
+            &format!("/admin/recalls/{id}/launch"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(
+        location
+            .as_deref()
+            .unwrap_or("")
+            .contains("notice=launched"),
+        "{location:?}"
+    );
+    assert_eq!(affected(&app, id), want);
     // Mistakes in a target are named and add nothing.
     let id = draft(&app, &admin, "R-BAD").await;
     for (fields, detail) in [
@@ -689,13 +725,31 @@ async fn owners_who_have_not_answered_get_one_second_notice_after_the_campaigns_
             .unwrap(),
         0
     );
-    let second = app.text(
-        "SELECT body_text FROM outbox WHERE kind = 'recall_second_notice' AND to_address = 'ann@example.com'",
+    // The mails as the worker sends them (the campaign's templates filled in for Ann).
+    let mut conn = pool.get().await.unwrap();
+    let claimed = recall_portal::db::outbox::OutboxMail::claim(&mut conn, 100, 300)
+        .await
+        .unwrap();
+    let body = |subject: &str| {
+        let m = claimed
+            .iter()
+            .find(|m| m.to_address == "ann@example.com" && m.subject.starts_with(subject))
+            .unwrap_or_else(|| panic!("no mail {subject}: {claimed:?}"));
+        (m.body_text.clone(), m.body_html.clone())
+    };
+    let (second, second_html) = body("Second notice: ");
+    let (first, _) = body("Product safety recall");
+    assert!(second.starts_with("Hello,"), "{second}");
+    assert!(
+        second.contains("We have not heard from you about this safety recall")
+            && !first.contains("We have not heard from you"),
+        "{second}"
     );
-    let first = app.text(
-        "SELECT body_text FROM outbox WHERE kind = 'recall_notice' AND to_address = 'ann@example.com'",
+    assert!(
+        second.contains("serial SN0041") && !second.contains("%%"),
+        "{second}"
     );
-    assert!(second.starts_with("We have not heard from you"), "{second}");
+    assert!(second_html.contains("serial SN0041") && !second_html.contains("%%"));
     let link = |body: &str| {
         crate::smtp::link_in(body, &format!("{}/recalls/R-2026-003/ack?t=", app.address))
     };
@@ -947,4 +1001,32 @@ async fn the_mail_rate_cap_holds_for_bulk_notices() {
         "{busiest} mails within one second at a cap of 10/s"
     );
     assert_eq!(smtp.messages().len(), 30);
+}
+
+#[tokio::test]
+async fn rows_recall_records_point_at_are_never_deleted() {
+    let app = spawn_app().await;
+    for table in [
+        "units",
+        "accounts",
+        "recall_campaigns",
+        "recall_notices",
+        "outbox",
+        "mail_templates",
+    ] {
+        for statement in [
+            format!("DELETE FROM {table}"),
+            format!("TRUNCATE {table} CASCADE"),
+        ] {
+            let refused = format!(
+                "{:#}",
+                recall_portal::db::execute_sync(&app.db_url, &statement).expect_err(&statement)
+            );
+            assert!(
+                refused.contains("are never deleted"),
+                "{statement}: {refused}"
+            );
+        }
+    }
+    assert!(app.scalar("SELECT count(*) FROM units") > 0);
 }
