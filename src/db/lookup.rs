@@ -80,13 +80,26 @@ impl UnitMatch {
         serial: &SerialNumber,
         gtin: Option<&str>,
     ) -> QueryResult<Vec<Self>> {
-        let typed = serial.as_str().to_owned();
-        let folded = serial.folded();
-        let keys = if typed == folded {
-            vec![typed.clone()]
+        let candidates = Self::candidates(conn, &Self::keys(serial)).await?;
+        Ok(Self::pick(&candidates, serial, gtin))
+    }
+
+    /// The keys a serial may be stored under: as typed, and folded to upper case.
+    pub fn keys(serial: &SerialNumber) -> Vec<String> {
+        let (typed, folded) = (serial.as_str().to_owned(), serial.folded());
+        if typed == folded {
+            vec![typed]
         } else {
-            vec![typed.clone(), folded.clone()]
-        };
+            vec![typed, folded]
+        }
+    }
+
+    /// Every unit stored under any of `keys`, in one indexed query (for one lookup or a batch of
+    /// a thousand); [`UnitMatch::pick`] then chooses each lookup's matches.
+    pub async fn candidates(
+        conn: &mut AsyncPgConnection,
+        keys: &[String],
+    ) -> QueryResult<Vec<Self>> {
         let rows: Vec<MatchRow> = units::table
             .inner_join(product_models::table)
             .left_join(lots::table)
@@ -100,20 +113,27 @@ impl UnitMatch {
             ))
             .load(conn)
             .await?;
-        let mut out: Vec<UnitMatch> = rows
-            .into_iter()
-            .filter(|(u, m, ..)| {
-                if m.serials_case_sensitive {
-                    u.serial == typed
+        Ok(rows.into_iter().map(UnitMatch::from_row).collect())
+    }
+
+    /// The candidates that are `serial` under their model's case rule (and on `gtin`, when
+    /// given), by brand and name.
+    pub fn pick(candidates: &[Self], serial: &SerialNumber, gtin: Option<&str>) -> Vec<Self> {
+        let (typed, folded) = (serial.as_str(), serial.folded());
+        let mut out: Vec<UnitMatch> = candidates
+            .iter()
+            .filter(|c| {
+                if c.model.serials_case_sensitive {
+                    c.unit.serial == typed
                 } else {
-                    u.serial_key == folded
+                    c.unit.serial_key == folded
                 }
             })
-            .filter(|(_, m, ..)| gtin.is_none_or(|g| m.gtin == g))
-            .map(UnitMatch::from_row)
+            .filter(|c| gtin.is_none_or(|g| c.model.gtin == g))
+            .cloned()
             .collect();
         out.sort_by(|a, b| (&a.model.brand, &a.model.name).cmp(&(&b.model.brand, &b.model.name)));
-        Ok(out)
+        out
     }
 
     pub fn dates(&self) -> UnitDates {

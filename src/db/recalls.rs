@@ -843,6 +843,8 @@ pub async fn mark_remedied(
 /// A unit's recall campaigns as the lookup shows them.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct UnitRecall {
+    #[diesel(sql_type = BigInt)]
+    pub unit_id: i64,
     #[diesel(sql_type = Text)]
     pub code: String,
     #[diesel(sql_type = Text)]
@@ -855,18 +857,26 @@ pub struct UnitRecall {
     pub remedied_on: Option<NaiveDate>,
 }
 
-/// The launched or closed campaigns a unit is in.
+/// The launched or closed campaigns a unit is in, latest first.
 pub async fn of_unit(
     conn: &mut AsyncPgConnection,
     unit_id: i64,
 ) -> diesel::QueryResult<Vec<UnitRecall>> {
+    of_units(conn, &[unit_id]).await
+}
+
+/// The launched or closed campaigns of each of these units (one query), latest first.
+pub async fn of_units(
+    conn: &mut AsyncPgConnection,
+    unit_ids: &[i64],
+) -> diesel::QueryResult<Vec<UnitRecall>> {
     diesel::sql_query(
-        "SELECT c.code, c.title, c.what_to_do, c.remedy_available, ru.remedied_on
+        "SELECT ru.unit_id, c.code, c.title, c.what_to_do, c.remedy_available, ru.remedied_on
          FROM recall_units ru JOIN recall_campaigns c ON c.id = ru.campaign_id
-         WHERE ru.unit_id = $1 AND c.status IN ('launched', 'closed')
+         WHERE ru.unit_id = ANY ($1) AND c.status IN ('launched', 'closed')
          ORDER BY c.launched_at DESC",
     )
-    .bind::<BigInt, _>(unit_id)
+    .bind::<Array<BigInt>, _>(unit_ids)
     .load(conn)
     .await
 }

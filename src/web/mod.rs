@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod api;
 pub mod catalogue;
 pub mod charts;
 pub mod claim_reports;
@@ -122,7 +123,6 @@ fn origin_of(url: &str) -> String {
     url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")
 }
 
-/// Percent-encodes a query-string value.
 /// A file a customer sent (a receipt, a claim photo), answered with the type it was judged to
 /// be: pictures shown, PDFs downloaded (a PDF viewer is a plugin the content policy does not let
 /// run), never kept by shared caches. `stem` names the download.
@@ -147,6 +147,7 @@ pub fn private_file(
         .body(bytes)
 }
 
+/// Percent-encodes a query-string value.
 pub fn encode_query(v: &str) -> String {
     percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -305,6 +306,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
             web::PathConfig::default()
                 .error_handler(|e, _| bad_input_page(format!("The address is malformed: {e}"))),
         );
+    api::routes(cfg);
     public::routes(cfg);
     account::routes(cfg);
     register::routes(cfg);

@@ -67,6 +67,29 @@ impl LookupLimiter {
         })
     }
 
+    /// Counts `n` lookups at once (a batch), at most a whole burst.
+    pub fn check_n(&self, req: &HttpRequest, n: u32) -> Result<(), AppError> {
+        let (Some(limiter), Some(ip)) = (&self.limiter, self.client_ip(req)) else {
+            return Ok(());
+        };
+        let mut n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        loop {
+            match limiter.check_key_n(&limit_key(ip), n) {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(not_until)) => {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    return Err(AppError::TooManyRequests {
+                        retry_after_secs: wait.as_secs().max(1),
+                    });
+                }
+                // More than a burst: charge a whole burst.
+                Err(governor::InsufficientCapacity(burst)) => {
+                    n = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN)
+                }
+            }
+        }
+    }
+
     /// Forgets clients whose allowance is full again, so memory stays bounded.
     pub fn retain_recent(&self) {
         if let Some(l) = &self.limiter {

@@ -2,6 +2,7 @@
 //! a real PostgreSQL (a throwaway cluster, or TEST_DATABASE_URL), one fresh database per test.
 
 mod accounts;
+mod api;
 mod browser;
 mod catalogue;
 mod claim_reports;

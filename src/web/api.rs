@@ -1,0 +1,717 @@
+//! The public JSON API (PRODUCT.md §4): the lookup as JSON, one serial at a time or up to 1,000
+//! at once, and the recalls. Everything under `/api` answers JSON, errors included (one body:
+//! `{"error": {"code", "message"}}`), never an HTML page. The OpenAPI document at
+//! `/api/openapi.json` is generated from these handlers and types, so it cannot drift.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::{AppError, AppState};
+use crate::db::lookup::UnitMatch;
+use crate::db::recalls::{Campaign, UnitRecall};
+use crate::domain::lookup::LookupQuery;
+use crate::domain::recall::LookupRecall;
+
+/// Most items in one batch.
+pub const BATCH_MAX: usize = 1000;
+/// A batch costs one lookup of the client's allowance per this many items (rounded up).
+pub const BATCH_ITEMS_PER_LOOKUP: usize = 100;
+/// Largest request body under `/api` (a full batch is about 100 KB).
+const BODY_LIMIT: usize = 256 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/openapi.json", web::get().to(openapi))
+        .service(
+            web::scope("/api/v1")
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(BODY_LIMIT)
+                        .error_handler(|e, _| json_body_error(e).into()),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        format!("The query string is not valid: {e}"),
+                    )
+                    .into()
+                }))
+                .service(
+                    web::resource("/status")
+                        .route(web::get().to(status))
+                        .route(web::method(actix_web::http::Method::OPTIONS).to(preflight))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/status/batch")
+                        .route(web::post().to(batch))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/recalls")
+                        .route(web::get().to(recalls))
+                        .route(web::method(actix_web::http::Method::OPTIONS).to(preflight))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .default_service(web::to(no_such_endpoint)),
+        )
+        .service(web::scope("/api").default_service(web::to(no_such_endpoint)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+/// What was asked: echoed in every answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Query {
+    /// The serial number as sent.
+    #[schema(example = "SN0001")]
+    pub serial: String,
+    /// The GTIN as sent, if any.
+    #[schema(example = "09506000134352")]
+    pub gtin: Option<String>,
+}
+
+/// The lookup of one serial number.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusAnswer {
+    pub query: Query,
+    /// Every unit with this serial (on the given GTIN's model, if one was given); empty when
+    /// there is none.
+    pub matches: Vec<Match>,
+}
+
+/// One unit: what it is, its recall state and its warranty. Never anything about an owner.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Match {
+    #[schema(example = "09506000134352")]
+    pub gtin: String,
+    #[schema(example = "SN0001")]
+    pub serial: String,
+    pub product: Product,
+    pub recall: Recall,
+    pub warranty: Warranty,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Product {
+    #[schema(example = "PowerCell 18V battery")]
+    pub name: String,
+    #[schema(example = "Acme")]
+    pub brand: String,
+    /// The model's stock-keeping unit.
+    #[schema(example = "PC-18")]
+    pub model: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Recall {
+    /// `open`: remedy available; `remedy_not_yet_available`; `remedied`; `none`.
+    pub status: RecallStatus,
+    /// The campaigns the unit is in, latest first.
+    pub campaigns: Vec<RecallCampaign>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RecallStatus {
+    None,
+    Open,
+    RemedyNotYetAvailable,
+    Remedied,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecallCampaign {
+    #[schema(example = "R-2026-004")]
+    pub code: String,
+    #[schema(example = "PowerCell 18V battery packs")]
+    pub title: String,
+    /// For this unit: `available`, `not_yet_available` or `remedied`.
+    pub remedy: UnitRemedy,
+    /// When this unit was remedied.
+    pub remedied_on: Option<NaiveDate>,
+    /// What the owner should do now.
+    pub what_to_do: String,
+    /// The public notice.
+    #[schema(example = "https://portal.example/recalls/R-2026-004")]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitRemedy {
+    Available,
+    NotYetAvailable,
+    Remedied,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Warranty {
+    pub status: WarrantyCode,
+    /// The last day of the warranty, when known.
+    pub ends_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WarrantyCode {
+    Active,
+    Expired,
+    NotStarted,
+    Unknown,
+}
+
+/// A batch of lookups.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct BatchRequest {
+    /// At most 1,000.
+    pub items: Vec<BatchItem>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct BatchItem {
+    #[schema(example = "09506000134352")]
+    pub gtin: Option<String>,
+    #[schema(example = "SN0001")]
+    pub serial: String,
+}
+
+/// One entry per item, in the order of the items.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchAnswer {
+    pub results: Vec<BatchResult>,
+}
+
+/// An item's answer: the same object as a single status, or the reason it could not be looked up.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchResult {
+    Status(StatusAnswer),
+    Invalid(InvalidItem),
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvalidItem {
+    pub query: Query,
+    pub error: ErrorDetail,
+}
+
+/// The recall notices in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecallsAnswer {
+    pub recalls: Vec<RecallNotice>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecallNotice {
+    #[schema(example = "R-2026-004")]
+    pub code: String,
+    #[schema(example = "PowerCell 18V battery packs")]
+    pub title: String,
+    pub hazard: String,
+    pub what_to_do: String,
+    /// Whether the remedy can be had now.
+    pub remedy_available: bool,
+    pub launched_on: Option<NaiveDate>,
+    #[schema(example = "https://portal.example/recalls/R-2026-004")]
+    pub url: String,
+}
+
+/// Every error under `/api`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: e.g. `invalid_serial`, `not_found`, `too_many_requests`.
+    #[schema(example = "invalid_serial")]
+    pub code: String,
+    /// For people.
+    #[schema(example = "A serial number has letters, digits and - . / only.")]
+    pub message: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// An error answered as JSON.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status).json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+            },
+        });
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let status = e.status_code();
+        match e {
+            AppError::TooManyRequests { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(
+                    status,
+                    "too_many_requests",
+                    format!("Too many lookups from this address: wait {retry_after_secs} s."),
+                )
+            },
+            AppError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable");
+                ApiError {
+                    retry_after: Some(30),
+                    ..ApiError::new(
+                        status,
+                        "unavailable",
+                        "The database cannot be reached right now; try again shortly.",
+                    )
+                }
+            }
+            AppError::NotFound { message, .. } => ApiError::new(status, "not_found", message),
+            AppError::BadRequest(m) => ApiError::new(status, "bad_request", m),
+            AppError::PayloadTooLarge => ApiError::new(
+                status,
+                "payload_too_large",
+                "The request body is too large.",
+            ),
+            AppError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong on our side; it has been logged.",
+                )
+            }
+            other => ApiError::new(status, "error", other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for ApiError {
+    fn from(e: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+fn json_body_error(e: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as J;
+    match e {
+        J::OverflowKnownLength { .. } | J::Overflow { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The body is larger than {BODY_LIMIT} bytes."),
+        ),
+        J::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as application/json.",
+        ),
+        J::Deserialize(e) if e.is_data() => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("The body does not have the expected shape: {e}"),
+        ),
+        other => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("The body is not valid JSON: {other}"),
+        ),
+    }
+}
+
+async fn no_such_endpoint(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "There is no API endpoint at {}; see /api/openapi.json.",
+            req.path()
+        ),
+    )
+    .error_response()
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}.", req.method(), req.path()),
+    )
+    .error_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// CORS: the public reads may be called from any web page.
+
+fn cors(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
+}
+
+async fn preflight() -> HttpResponse {
+    cors(
+        HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Accept, Content-Type"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+            .insert_header((header::ALLOW, "GET, OPTIONS"))
+            .finish(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusParams {
+    /// The serial number (or a scanned GS1 element string or Digital Link).
+    #[param(example = "SN0001")]
+    serial: String,
+    /// The product's GTIN, to look on one model only.
+    #[param(example = "09506000134352")]
+    gtin: Option<String>,
+}
+
+/// Looks up one serial number.
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "lookup",
+    params(StatusParams),
+    responses(
+        (status = 200, description = "The units with this serial (none: `matches` is empty)", body = StatusAnswer),
+        (status = 400, description = "The serial or GTIN is not valid", body = ErrorBody),
+        (status = 429, description = "Too many lookups from this address", body = ErrorBody),
+        (status = 503, description = "The database cannot be reached", body = ErrorBody),
+    )
+)]
+async fn status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<StatusParams>,
+) -> Result<HttpResponse, ApiError> {
+    state.limiter.check(&req)?;
+    let q = q.into_inner();
+    let item = BatchItem {
+        gtin: q.gtin,
+        serial: q.serial,
+    };
+    let mut answers = answer(&state, std::slice::from_ref(&item)).await?;
+    match answers.pop() {
+        Some(BatchResult::Status(s)) => Ok(cors(HttpResponse::Ok().json(s))),
+        Some(BatchResult::Invalid(i)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            invalid_code(&i.error.code),
+            i.error.message,
+        )),
+        None => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "No answer was made.",
+        )),
+    }
+}
+
+fn invalid_code(code: &str) -> &'static str {
+    match code {
+        "invalid_gtin" => "invalid_gtin",
+        _ => "invalid_serial",
+    }
+}
+
+/// Looks up to 1,000 serial numbers at once, in two queries whatever their number. One invalid
+/// item never fails the batch: its entry says why.
+#[utoipa::path(
+    post,
+    path = "/api/v1/status/batch",
+    tag = "lookup",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "One result per item, in order", body = BatchAnswer),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 413, description = "More than 1,000 items, or a body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "The body is JSON of the wrong shape", body = ErrorBody),
+        (status = 429, description = "Too many lookups from this address", body = ErrorBody),
+        (status = 503, description = "The database cannot be reached", body = ErrorBody),
+    )
+)]
+async fn batch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<BatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let items = body.into_inner().items;
+    if items.len() > BATCH_MAX {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_items",
+            format!(
+                "A batch has at most {BATCH_MAX} items; this one has {}.",
+                items.len()
+            ),
+        ));
+    }
+    let cost = items.len().div_ceil(BATCH_ITEMS_PER_LOOKUP).max(1);
+    state
+        .limiter
+        .check_n(&req, u32::try_from(cost).unwrap_or(u32::MAX))?;
+    let results = answer(&state, &items).await?;
+    Ok(HttpResponse::Ok().json(BatchAnswer { results }))
+}
+
+/// The recall notices in force (launched, not closed), latest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/recalls",
+    tag = "recalls",
+    responses(
+        (status = 200, description = "The recalls in force", body = RecallsAnswer),
+        (status = 503, description = "The database cannot be reached", body = ErrorBody),
+    )
+)]
+async fn recalls(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let base = state.config.base_url();
+    let recalls = Campaign::public(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|c| c.status == "launched")
+        .map(|c| RecallNotice {
+            // Codes are capitals, digits and dashes (a CHECK): safe in a path as they are.
+            url: format!("{base}/recalls/{}", c.code),
+            launched_on: c.launched_at.map(|d| d.date_naive()),
+            code: c.code,
+            title: c.title,
+            hazard: c.hazard,
+            what_to_do: c.what_to_do,
+            remedy_available: c.remedy_available,
+        })
+        .collect();
+    Ok(cors(HttpResponse::Ok().json(RecallsAnswer { recalls })))
+}
+
+/// The answers to `items`, in order: every valid item's candidates in one query, their recalls
+/// in a second.
+async fn answer(state: &AppState, items: &[BatchItem]) -> Result<Vec<BatchResult>, ApiError> {
+    let parsed: Vec<Result<LookupQuery, ErrorDetail>> = items
+        .iter()
+        .map(|i| {
+            LookupQuery::parse(&i.serial, i.gtin.as_deref()).map_err(|e| ErrorDetail {
+                code: match e.field {
+                    crate::domain::lookup::LookupField::Gtin => "invalid_gtin",
+                    crate::domain::lookup::LookupField::Serial => "invalid_serial",
+                }
+                .to_owned(),
+                message: e.message,
+            })
+        })
+        .collect();
+    let mut keys: Vec<String> = parsed
+        .iter()
+        .flatten()
+        .flat_map(|q| UnitMatch::keys(&q.serial))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut conn = state.pool.get().await?;
+    let candidates = if keys.is_empty() {
+        Vec::new()
+    } else {
+        UnitMatch::candidates(&mut conn, &keys).await?
+    };
+    let ids: Vec<i64> = candidates.iter().map(|c| c.unit.id).collect();
+    let recalls = if ids.is_empty() {
+        Vec::new()
+    } else {
+        crate::db::recalls::of_units(&mut conn, &ids).await?
+    };
+    drop(conn);
+    let mut by_unit: HashMap<i64, Vec<UnitRecall>> = HashMap::new();
+    for r in recalls {
+        by_unit.entry(r.unit_id).or_default().push(r);
+    }
+    let today = chrono::Utc::now().date_naive();
+    let base = state.config.base_url();
+    Ok(items
+        .iter()
+        .zip(parsed)
+        .map(|(item, parsed)| {
+            let query = Query {
+                serial: item.serial.clone(),
+                gtin: item.gtin.clone(),
+            };
+            match parsed {
+                Err(error) => BatchResult::Invalid(InvalidItem { query, error }),
+                Ok(q) => {
+                    let gtin = q.gtin.map(|g| g.as_string());
+                    let matches = UnitMatch::pick(&candidates, &q.serial, gtin.as_deref())
+                        .iter()
+                        .map(|m| {
+                            let none = Vec::new();
+                            let recalls = by_unit.get(&m.unit.id).unwrap_or(&none);
+                            unit_match(m, recalls, today, &base)
+                        })
+                        .collect();
+                    BatchResult::Status(StatusAnswer { query, matches })
+                }
+            }
+        })
+        .collect())
+}
+
+/// One unit as the API shows it (the same facts as the lookup page).
+fn unit_match(m: &UnitMatch, recalls: &[UnitRecall], today: NaiveDate, base: &str) -> Match {
+    let state = LookupRecall::of(
+        &recalls
+            .iter()
+            .map(|r| (r.remedy_available, r.remedied_on))
+            .collect::<Vec<_>>(),
+    );
+    let warranty = m.warranty(today);
+    Match {
+        gtin: m.model.gtin.clone(),
+        serial: m.unit.serial.clone(),
+        product: Product {
+            name: m.model.name.clone(),
+            brand: m.model.brand.clone(),
+            model: m.model.sku.clone(),
+        },
+        recall: Recall {
+            status: match state {
+                LookupRecall::None => RecallStatus::None,
+                LookupRecall::Open {
+                    remedy_available: true,
+                } => RecallStatus::Open,
+                LookupRecall::Open {
+                    remedy_available: false,
+                } => RecallStatus::RemedyNotYetAvailable,
+                LookupRecall::Remedied { .. } => RecallStatus::Remedied,
+            },
+            campaigns: recalls
+                .iter()
+                .map(|r| RecallCampaign {
+                    code: r.code.clone(),
+                    title: r.title.clone(),
+                    remedy: match (r.remedied_on, r.remedy_available) {
+                        (Some(_), _) => UnitRemedy::Remedied,
+                        (None, true) => UnitRemedy::Available,
+                        (None, false) => UnitRemedy::NotYetAvailable,
+                    },
+                    remedied_on: r.remedied_on,
+                    what_to_do: r.what_to_do.clone(),
+                    url: format!("{base}/recalls/{}", r.code),
+                })
+                .collect(),
+        },
+        warranty: Warranty {
+            status: match warranty.code() {
+                "active" => WarrantyCode::Active,
+                "expired" => WarrantyCode::Expired,
+                "not_started" => WarrantyCode::NotStarted,
+                _ => WarrantyCode::Unknown,
+            },
+            ends_on: warranty.ends_on(),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The OpenAPI document
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Warranty and recall portal API",
+        description = "Look up a product's recall and warranty status by serial number, one at a \
+                       time or up to 1,000 at once, and list the recalls in force. Answers never \
+                       say anything about a product's owner. Every error has the body \
+                       `{\"error\": {\"code\", \"message\"}}`. Lookups are limited per client \
+                       address (a batch costs one lookup per 100 items); over the limit the \
+                       answer is 429 with `Retry-After`.",
+        version = "1"
+    ),
+    paths(status, batch, recalls),
+    tags(
+        (name = "lookup", description = "Recall and warranty status by serial number"),
+        (name = "recalls", description = "Recall notices")
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /api/openapi.json`.
+async fn openapi() -> HttpResponse {
+    cors(HttpResponse::Ok().json(ApiDoc::openapi()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_names_every_endpoint() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        for path in ["/api/v1/status", "/api/v1/status/batch", "/api/v1/recalls"] {
+            assert!(doc["paths"][path].is_object(), "{path}");
+        }
+        for schema in ["StatusAnswer", "BatchAnswer", "ErrorBody", "RecallsAnswer"] {
+            assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
+    }
+}
