@@ -388,3 +388,76 @@ async fn the_openapi_document_describes_the_api() {
         );
     }
 }
+
+/// Schemathesis (PyPI), as `.ci/run` installs it: `$SCHEMATHESIS`, the CI's virtualenv, or `st`
+/// on the PATH.
+fn schemathesis() -> Option<String> {
+    std::env::var("SCHEMATHESIS")
+        .ok()
+        .into_iter()
+        .chain(["/var/cache/recall-portal-schemathesis/bin/st".to_owned()])
+        .find(|p| std::path::Path::new(p).exists())
+        .or_else(|| {
+            std::process::Command::new("st")
+                .arg("--version")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| "st".to_owned())
+        })
+}
+
+/// Schemathesis generates requests from the OpenAPI document (valid and invalid ones) and checks
+/// every answer: no server error, only documented status codes and content types, every body
+/// as its schema says. Skipped only when schemathesis is absent and CI is unset.
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    let Some(st) = schemathesis() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("schemathesis is not installed, and the API's schema tests must run in CI");
+        }
+        eprintln!("skipping: schemathesis not installed (pip install schemathesis)");
+        return;
+    };
+    // No lookup limit: schemathesis sends hundreds of requests from one address.
+    let app = spawn_app_with(|c| c.lookup_rate_per_minute = 0).await;
+    recall(&app, "R-API-6", "SN0001");
+    let schema = format!("{}/api/openapi.json", app.address);
+    let report = app.data_dir.join("schemathesis.xml");
+    let args = vec![
+        "run".to_owned(),
+        schema,
+        "--checks".into(),
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance".into(),
+        "--max-examples".into(),
+        "100".into(),
+        "--seed".into(),
+        "20261128".into(),
+        "--request-timeout".into(),
+        "10".into(),
+        "--report".into(),
+        "junit".into(),
+        "--report-junit-path".into(),
+        report.display().to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(st)
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It really ran the three operations.
+    let junit = std::fs::read_to_string(&report).unwrap();
+    for op in ["/api/v1/status", "/api/v1/status/batch", "/api/v1/recalls"] {
+        assert!(junit.contains(op), "{op} not tested:\n{stdout}");
+    }
+}
