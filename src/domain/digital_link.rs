@@ -176,8 +176,9 @@ impl DigitalLink {
     }
 }
 
-/// The canonical path of a unit's Digital Link (values percent-encoded as GS1 requires).
-pub fn unit_path(gtin: &Gtin, lot: Option<&str>, serial: &str) -> String {
+/// A key-qualifier value as GS1 wants it in a Digital Link path: CS82 characters that are not
+/// safe in a path segment percent-encoded, the rest kept as they are.
+fn encode_value(v: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
     // GS1 Digital Link: CS82 characters other than these must be percent-encoded in a path.
     const KEEP: &AsciiSet = &NON_ALPHANUMERIC
@@ -193,10 +194,157 @@ pub fn unit_path(gtin: &Gtin, lot: Option<&str>, serial: &str) -> String {
         .remove(b':')
         .remove(b';')
         .remove(b'=');
-    let enc = |v: &str| utf8_percent_encode(v, KEEP).to_string();
-    match lot {
-        Some(l) => format!("/01/{gtin}/10/{}/21/{}", enc(l), enc(serial)),
-        None => format!("/01/{gtin}/21/{}", enc(serial)),
+    utf8_percent_encode(v, KEEP).to_string()
+}
+
+/// The canonical path of a Digital Link: GTIN-14, then the lot, then the serial, values
+/// percent-encoded as GS1 requires. Data attributes (`17=`) and `linkType` are not part of it:
+/// they do not change which item the link names.
+fn canonical(gtin: &Gtin, lot: Option<&str>, serial: Option<&str>) -> String {
+    let mut path = format!("/01/{gtin}");
+    if let Some(l) = lot {
+        path.push_str("/10/");
+        path.push_str(&encode_value(l));
+    }
+    if let Some(s) = serial {
+        path.push_str("/21/");
+        path.push_str(&encode_value(s));
+    }
+    path
+}
+
+/// The canonical path of a unit's Digital Link (values percent-encoded as GS1 requires).
+pub fn unit_path(gtin: &Gtin, lot: Option<&str>, serial: &str) -> String {
+    canonical(gtin, lot, Some(serial))
+}
+
+/// What a Digital Link names: one unit, a lot of a model, or the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemLevel {
+    Unit,
+    Lot,
+    Model,
+}
+
+impl DigitalLink {
+    /// The canonical path of this link (see [`unit_path`]); `/01/{gtin14}` for a model.
+    pub fn canonical_path(&self) -> String {
+        canonical(
+            &self.gtin,
+            self.lot.as_deref(),
+            self.serial.as_ref().map(SerialNumber::as_str),
+        )
+    }
+
+    pub fn level(&self) -> ItemLevel {
+        match (&self.serial, &self.lot) {
+            (Some(_), _) => ItemLevel::Unit,
+            (None, Some(_)) => ItemLevel::Lot,
+            (None, None) => ItemLevel::Model,
+        }
+    }
+}
+
+/// The GS1 Web Vocabulary namespace link types are named in (`gs1:` in a CURIE).
+pub const GS1_VOC: &str = "https://gs1.org/voc/";
+
+/// The GS1 link types this portal answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkType {
+    /// Product information page.
+    Pip,
+    RecallStatus,
+    RegisterProduct,
+    /// Customer support: where a warranty claim starts.
+    Support,
+    /// Service information: the warranty terms.
+    ServiceInfo,
+    /// Where the link goes when no link type is asked for.
+    DefaultLink,
+}
+
+impl LinkType {
+    /// Every link type, in the order a linkset lists them.
+    pub const ALL: [LinkType; 6] = [
+        LinkType::DefaultLink,
+        LinkType::Pip,
+        LinkType::RecallStatus,
+        LinkType::RegisterProduct,
+        LinkType::Support,
+        LinkType::ServiceInfo,
+    ];
+
+    /// The term in the GS1 Web Vocabulary (`pip`, `recallStatus`, …).
+    pub fn term(self) -> &'static str {
+        match self {
+            LinkType::Pip => "pip",
+            LinkType::RecallStatus => "recallStatus",
+            LinkType::RegisterProduct => "registerProduct",
+            LinkType::Support => "support",
+            LinkType::ServiceInfo => "serviceInfo",
+            LinkType::DefaultLink => "defaultLink",
+        }
+    }
+
+    /// `gs1:pip` and so on, as a `linkType` query parameter names it.
+    pub fn curie(self) -> String {
+        format!("gs1:{}", self.term())
+    }
+
+    /// `https://gs1.org/voc/pip` and so on: the relation type in a linkset (RFC 9264 wants
+    /// extension relation types as URIs).
+    pub fn uri(self) -> String {
+        format!("{GS1_VOC}{}", self.term())
+    }
+
+    fn from_term(term: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.term() == term)
+    }
+}
+
+/// What the `linkType` of a Digital Link asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRequest {
+    /// No `linkType`: the default link (or the linkset, if the client asks for JSON).
+    Default,
+    /// `linkType=all` (or `linkset`, its name in newer GS1 resolver standards).
+    LinkSet,
+    One(LinkType),
+}
+
+/// A `linkType` this portal does not offer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this product link asks for the link type “{shown}”, which this portal does not offer")]
+pub struct UnknownLinkType {
+    /// What was asked for, shortened so an error never echoes a whole address back.
+    pub shown: String,
+}
+
+impl LinkRequest {
+    /// Reads a `linkType` value: `all` or `linkset`, a CURIE (`gs1:recallStatus`) or the full
+    /// URI of a GS1 link type (`https://gs1.org/voc/recallStatus`; `http://` and the
+    /// `ref.gs1.org` spelling too). Names are case-sensitive, as in the vocabulary.
+    pub fn parse(link_type: Option<&str>) -> Result<Self, UnknownLinkType> {
+        let Some(raw) = link_type else {
+            return Ok(LinkRequest::Default);
+        };
+        if raw == "all" || raw == "linkset" {
+            return Ok(LinkRequest::LinkSet);
+        }
+        let term = raw.strip_prefix("gs1:").or_else(|| {
+            [
+                "https://gs1.org/voc/",
+                "http://gs1.org/voc/",
+                "https://ref.gs1.org/voc/",
+            ]
+            .iter()
+            .find_map(|ns| raw.strip_prefix(ns))
+        });
+        term.and_then(LinkType::from_term)
+            .map(LinkRequest::One)
+            .ok_or_else(|| UnknownLinkType {
+                shown: raw.chars().take(60).collect(),
+            })
     }
 }
 
@@ -274,6 +422,106 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(DigitalLink::parse(s).as_ref(), Err(want), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_canonical_path_names_the_item_and_nothing_else() {
+        let cases = [
+            // GTIN-13 is padded to 14; the query (data attributes, linkType) is left out.
+            (
+                "/01/9506000134352/10/ABC123/21/SN0001?17=261231&linkType=all",
+                "/01/09506000134352/10/ABC123/21/SN0001",
+                ItemLevel::Unit,
+            ),
+            (
+                "https://x.example/01/09506000134352/21/A%2FB/",
+                "/01/09506000134352/21/A%2FB",
+                ItemLevel::Unit,
+            ),
+            (
+                "/01/09506000134352/10/L%2A1x",
+                "/01/09506000134352/10/L*1x",
+                ItemLevel::Lot,
+            ),
+            (
+                "/01/09506000134352?linkType=gs1:pip",
+                "/01/09506000134352",
+                ItemLevel::Model,
+            ),
+        ];
+        for (input, want, level) in cases {
+            let l = DigitalLink::parse(input).unwrap();
+            assert_eq!(l.canonical_path(), want, "{input}");
+            assert_eq!(l.level(), level, "{input}");
+            // The canonical path parses back to the same item.
+            let again = DigitalLink::parse(&l.canonical_path()).unwrap();
+            assert_eq!(
+                (again.gtin, again.lot, again.serial),
+                (l.gtin, l.lot, l.serial)
+            );
+        }
+    }
+
+    #[test]
+    fn link_types_are_read_as_curies_uris_or_all() {
+        use LinkRequest::*;
+        let cases: &[(Option<&str>, LinkRequest)] = &[
+            (None, Default),
+            (Some("all"), LinkSet),
+            (Some("linkset"), LinkSet),
+            (Some("gs1:pip"), One(LinkType::Pip)),
+            (Some("gs1:recallStatus"), One(LinkType::RecallStatus)),
+            (Some("gs1:registerProduct"), One(LinkType::RegisterProduct)),
+            (Some("gs1:support"), One(LinkType::Support)),
+            (Some("gs1:serviceInfo"), One(LinkType::ServiceInfo)),
+            (Some("gs1:defaultLink"), One(LinkType::DefaultLink)),
+            (
+                Some("https://gs1.org/voc/recallStatus"),
+                One(LinkType::RecallStatus),
+            ),
+            (Some("http://gs1.org/voc/pip"), One(LinkType::Pip)),
+            (
+                Some("https://ref.gs1.org/voc/support"),
+                One(LinkType::Support),
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(LinkRequest::parse(*raw), Ok(*want), "{raw:?}");
+        }
+        for raw in [
+            "gs1:recallstatus",
+            "gs1:epil",
+            "recallStatus",
+            "ALL",
+            "",
+            "https://example.com/voc/pip",
+            "gs1:",
+        ] {
+            assert!(LinkRequest::parse(Some(raw)).is_err(), "{raw}");
+        }
+        let long = "x".repeat(500);
+        let e = LinkRequest::parse(Some(&long)).unwrap_err();
+        assert_eq!(
+            e.shown.chars().count(),
+            60,
+            "an error never echoes a whole address"
+        );
+    }
+
+    #[test]
+    fn every_link_type_has_its_gs1_names() {
+        assert_eq!(LinkType::RecallStatus.curie(), "gs1:recallStatus");
+        assert_eq!(
+            LinkType::ServiceInfo.uri(),
+            "https://gs1.org/voc/serviceInfo"
+        );
+        for t in LinkType::ALL {
+            assert_eq!(
+                LinkRequest::parse(Some(&t.curie())),
+                Ok(LinkRequest::One(t))
+            );
+            assert_eq!(LinkRequest::parse(Some(&t.uri())), Ok(LinkRequest::One(t)));
         }
     }
 

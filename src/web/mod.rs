@@ -22,6 +22,7 @@ pub mod recalls;
 pub mod recalls_admin;
 pub mod register;
 pub mod request_id;
+pub mod resolver;
 pub mod sales;
 pub mod session;
 pub mod staff;

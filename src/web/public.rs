@@ -1,10 +1,10 @@
-//! Public pages: the lookup form, lookup results, GS1 Digital Links, product model pages,
-//! health checks and the stylesheet. None of them reveals anything about an owner.
+//! Public pages: the lookup form, lookup results, product model pages (reached through their
+//! GS1 Digital Link, see `resolver`), health checks and the stylesheet. None of them reveals
+//! anything about an owner.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::views::{
@@ -14,14 +14,12 @@ use super::{AppError, AppState, render};
 use crate::db::catalogue::ProductModel;
 use crate::db::lookup::UnitMatch;
 use crate::domain::Gtin;
-use crate::domain::digital_link::DigitalLink;
 use crate::domain::lookup::{LookupField, LookupQuery};
 use crate::domain::serial::check_cs82;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/check", web::get().to(check))
-        .route("/01/{tail:.*}", web::get().to(digital_link))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/static/{name}", web::get().to(static_file))
@@ -29,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/models/{id}/picture",
             web::get().to(super::pictures::serve),
         );
+    super::resolver::routes(cfg);
 }
 
 fn today() -> chrono::NaiveDate {
@@ -187,60 +186,8 @@ async fn check(
     }
 }
 
-fn encode(v: &str) -> String {
-    utf8_percent_encode(v, NON_ALPHANUMERIC).to_string()
-}
-
-/// `GET /01/{gtin}[/10/{lot}][/21/{serial}]`: a unit's link answers 307 to its lookup result;
-/// a model's link shows the model page; a malformed link is a 400 page saying what is wrong.
-async fn digital_link(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, AppError> {
-    let link = DigitalLink::from_parts(req.uri().path(), req.uri().query())
-        .map_err(|e| AppError::BadRequest(format!("This product link is not valid: {e}.")))?;
-    let gtin = link.gtin.as_string();
-    match link.link_type.as_deref() {
-        None | Some("gs1:defaultLink") | Some("gs1:pip") | Some("gs1:recallStatus") => {}
-        // The registration form, with what the code says already filled in.
-        Some("gs1:registerProduct") => {
-            let mut location = format!("/register?gtin={gtin}");
-            if let Some(serial) = &link.serial {
-                location.push_str(&format!("&serial={}", encode(serial.as_str())));
-            }
-            return Ok(HttpResponse::TemporaryRedirect()
-                .insert_header((header::LOCATION, location))
-                .finish());
-        }
-        Some(other) => {
-            return Err(AppError::not_found(
-                "Link type not available",
-                format!("This product link asks for “{other}”, which this portal does not offer."),
-            ));
-        }
-    }
-    match (&link.serial, &link.lot) {
-        (Some(serial), lot) => {
-            let mut location = format!("/check?serial={}&gtin={gtin}", encode(serial.as_str()));
-            if let Some(lot) = lot {
-                location.push_str(&format!("&lot={}", encode(lot)));
-            }
-            Ok(HttpResponse::TemporaryRedirect()
-                .insert_header((header::LOCATION, location))
-                .finish())
-        }
-        (None, Some(_)) => Ok(HttpResponse::TemporaryRedirect()
-            .insert_header((header::LOCATION, format!("/01/{gtin}")))
-            .finish()),
-        (None, None) => {
-            // Redirects cost nothing and count once, at /check; the model page is a lookup.
-            state.limiter.check(&req)?;
-            model_page(&state, &link.gtin).await
-        }
-    }
-}
-
-async fn model_page(state: &AppState, gtin: &Gtin) -> Result<HttpResponse, AppError> {
+/// The product model page, the answer of a model's Digital Link (`/01/{gtin}`).
+pub(super) async fn model_page(state: &AppState, gtin: &Gtin) -> Result<HttpResponse, AppError> {
     let mut conn = state.pool.get().await?;
     let model = ProductModel::find_by_gtin(&mut conn, gtin).await?.ok_or_else(|| {
         AppError::not_found("Product not found", format!("We have no product with GTIN {gtin} in our catalogue. Check the number under the barcode."))

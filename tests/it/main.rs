@@ -20,6 +20,7 @@ mod recalls;
 mod register_flow;
 mod registration;
 mod reminders;
+mod resolver;
 mod retention;
 mod sales;
 mod smtp;
