@@ -50,7 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for c in 0..conns {
         let stop = Arc::clone(&stop);
         let mode = mode.clone();
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+        let mut rng =
+            Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<Duration> = Vec::new();
             let mut serials_done = 0usize;
