@@ -81,7 +81,10 @@ impl UnitMatch {
         gtin: Option<&str>,
     ) -> QueryResult<Vec<Self>> {
         let candidates = Self::candidates(conn, &Self::keys(serial)).await?;
-        Ok(Self::pick(&candidates, serial, gtin))
+        Ok(Self::pick(&candidates, serial, gtin)
+            .into_iter()
+            .cloned()
+            .collect())
     }
 
     /// The keys a serial may be stored under: as typed, and folded to upper case.
@@ -118,10 +121,14 @@ impl UnitMatch {
 
     /// The candidates that are `serial` under their model's case rule (and on `gtin`, when
     /// given), by brand and name.
-    pub fn pick(candidates: &[Self], serial: &SerialNumber, gtin: Option<&str>) -> Vec<Self> {
+    pub fn pick<'a>(
+        candidates: impl IntoIterator<Item = &'a Self>,
+        serial: &SerialNumber,
+        gtin: Option<&str>,
+    ) -> Vec<&'a Self> {
         let (typed, folded) = (serial.as_str(), serial.folded());
-        let mut out: Vec<UnitMatch> = candidates
-            .iter()
+        let mut out: Vec<&UnitMatch> = candidates
+            .into_iter()
             .filter(|c| {
                 if c.model.serials_case_sensitive {
                     c.unit.serial == typed
@@ -130,7 +137,6 @@ impl UnitMatch {
                 }
             })
             .filter(|c| gtin.is_none_or(|g| c.model.gtin == g))
-            .cloned()
             .collect();
         out.sort_by(|a, b| (&a.model.brand, &a.model.name).cmp(&(&b.model.brand, &b.model.name)));
         out

@@ -582,6 +582,14 @@ async fn answer(state: &AppState, items: &[BatchItem]) -> Result<Vec<BatchResult
         crate::db::recalls::of_units(&mut conn, &ids).await?
     };
     drop(conn);
+    // Each item looks only at the units stored under its own keys.
+    let mut by_key: HashMap<&str, Vec<&UnitMatch>> = HashMap::new();
+    for c in &candidates {
+        by_key
+            .entry(c.unit.serial_key.as_str())
+            .or_default()
+            .push(c);
+    }
     let mut by_unit: HashMap<i64, Vec<UnitRecall>> = HashMap::new();
     for r in recalls {
         by_unit.entry(r.unit_id).or_default().push(r);
@@ -600,8 +608,14 @@ async fn answer(state: &AppState, items: &[BatchItem]) -> Result<Vec<BatchResult
                 Err(error) => BatchResult::Invalid(InvalidItem { query, error }),
                 Ok(q) => {
                     let gtin = q.gtin.map(|g| g.as_string());
-                    let matches = UnitMatch::pick(&candidates, &q.serial, gtin.as_deref())
+                    let keys = UnitMatch::keys(&q.serial);
+                    let mine = keys
                         .iter()
+                        .filter_map(|k| by_key.get(k.as_str()))
+                        .flatten()
+                        .copied();
+                    let matches = UnitMatch::pick(mine, &q.serial, gtin.as_deref())
+                        .into_iter()
                         .map(|m| {
                             let none = Vec::new();
                             let recalls = by_unit.get(&m.unit.id).unwrap_or(&none);
