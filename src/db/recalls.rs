@@ -585,6 +585,13 @@ pub async fn launch(
             .execute(conn)
             .await?;
         diesel::sql_query(
+            "INSERT INTO recall_campaign_models (campaign_id, model_id, units)
+             SELECT $1, model_id, count(*) FROM launch_affected GROUP BY model_id",
+        )
+        .bind::<BigInt, _>(campaign_id)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
             "CREATE TEMP TABLE launch_registered ON COMMIT DROP AS
              SELECT a.id AS unit_id, r.contact_email AS email, r.account_id, a.model_id, a.serial,
                     a.serial_key
@@ -855,6 +862,33 @@ pub struct UnitRecall {
     pub remedy_available: bool,
     #[diesel(sql_type = Nullable<Date>)]
     pub remedied_on: Option<NaiveDate>,
+}
+
+/// A recall in force that concerns a model.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ModelRecall {
+    #[diesel(sql_type = Text)]
+    pub code: String,
+    #[diesel(sql_type = Text)]
+    pub title: String,
+    #[diesel(sql_type = BigInt)]
+    pub units: i64,
+}
+
+/// The launched (not closed) campaigns that affect units of a model, latest first.
+pub async fn of_model(
+    conn: &mut AsyncPgConnection,
+    model_id: i64,
+) -> diesel::QueryResult<Vec<ModelRecall>> {
+    diesel::sql_query(
+        "SELECT c.code, c.title, cm.units
+         FROM recall_campaign_models cm JOIN recall_campaigns c ON c.id = cm.campaign_id
+         WHERE cm.model_id = $1 AND c.status = 'launched'
+         ORDER BY c.launched_at DESC",
+    )
+    .bind::<BigInt, _>(model_id)
+    .load(conn)
+    .await
 }
 
 /// The launched or closed campaigns a unit is in, latest first.

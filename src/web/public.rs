@@ -196,7 +196,13 @@ pub(super) async fn model_page(state: &AppState, gtin: &Gtin) -> Result<HttpResp
     let picture = crate::db::pictures::version(&mut conn, model.id)
         .await?
         .map(|v| format!("/models/{}/picture?v={}", model.id, v.timestamp()));
+    let recalls = crate::db::recalls::of_model(&mut conn, model.id)
+        .await?
+        .into_iter()
+        .map(|r| (r.code, crate::domain::recall::heading(&r.title)))
+        .collect();
     let page = ModelPage {
+        recalls,
         model: ModelSummary::from(&model),
         picture,
         description: model.description.clone(),

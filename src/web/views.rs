@@ -254,5 +254,7 @@ pub struct ModelPage {
     pub picture: Option<String>,
     pub description: String,
     pub warranty_terms: String,
+    /// The recalls in force for this model: (code, heading).
+    pub recalls: Vec<(String, String)>,
     pub form: LookupForm,
 }

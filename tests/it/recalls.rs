@@ -433,6 +433,9 @@ async fn a_launch_notifies_each_reachable_owner_once_and_the_lookup_follows_the_
         .await;
     assert_eq!(status, 500);
     assert_eq!(app.scalar("SELECT count(*) FROM recall_units"), 0);
+    assert_eq!(app.scalar("SELECT count(*) FROM recall_campaign_models"), 0);
+    let (_, model_page) = app.page(&format!("/01/{BATTERY}")).await;
+    assert!(model_page.contains("Safety recalls: none open for this model"));
     assert_eq!(
         app.scalar("SELECT count(*) FROM outbox WHERE kind = 'recall_notice'"),
         0
@@ -464,6 +467,18 @@ async fn a_launch_notifies_each_reachable_owner_once_and_the_lookup_follows_the_
         app.scalar("SELECT count(*) FROM recall_units WHERE state = 'unreachable'"),
         7
     );
+    // The model's page names the recall; another model's does not.
+    let (_, model_page) = app.page(&format!("/01/{BATTERY}")).await;
+    assert!(
+        model_page.contains("Safety recalls open for this model")
+            && model_page.contains(r#"<a href="/recalls/R-2026-002">"#),
+        "{model_page}"
+    );
+    let other = app.text(&format!(
+        "SELECT gtin FROM product_models WHERE gtin <> '{BATTERY}' ORDER BY gtin LIMIT 1"
+    ));
+    let (_, other_page) = app.page(&format!("/01/{other}")).await;
+    assert!(other_page.contains("Safety recalls: none open for this model"));
     // A second launch does nothing.
     let (_, _, location) = app
         .submit(

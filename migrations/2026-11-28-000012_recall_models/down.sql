@@ -1,0 +1,1 @@
+DROP TABLE recall_campaign_models;
