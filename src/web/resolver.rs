@@ -60,8 +60,8 @@ pub fn target(link: &DigitalLink, link_type: LinkType) -> String {
             }
             location
         }
-        // A lot or a model has no status of its own: the published recall notices do.
-        (LinkType::RecallStatus, None) => "/recalls".to_owned(),
+        // A lot or a model: the model's page lists the recalls in force for it.
+        (LinkType::RecallStatus, None) => format!("/01/{gtin}#recalls"),
         // The registration form, with what the code says already filled in.
         (LinkType::RegisterProduct, Some(serial)) => format!(
             "/register?gtin={gtin}&serial={}",
@@ -92,7 +92,7 @@ fn title(link: &DigitalLink, link_type: LinkType, item: &str) -> String {
             "Recall and warranty status of serial number {}",
             serial.as_str()
         ),
-        (LinkType::RecallStatus, None) => "Product safety recalls".to_owned(),
+        (LinkType::RecallStatus, None) => format!("Product safety recalls for {item}"),
         (LinkType::RegisterProduct, _) => {
             "Register this product to be told directly about recalls".to_owned()
         }
@@ -439,14 +439,14 @@ mod tests {
             (&unit, LinkType::Support, "/account/products".into()),
             (&unit, LinkType::ServiceInfo, format!("/01/{g}#warranty")),
             (&lot, LinkType::DefaultLink, format!("/01/{g}")),
-            (&lot, LinkType::RecallStatus, "/recalls".into()),
+            (&lot, LinkType::RecallStatus, format!("/01/{g}#recalls")),
             (
                 &lot,
                 LinkType::RegisterProduct,
                 format!("/register?gtin={g}"),
             ),
             (&model, LinkType::DefaultLink, format!("/01/{g}")),
-            (&model, LinkType::RecallStatus, "/recalls".into()),
+            (&model, LinkType::RecallStatus, format!("/01/{g}#recalls")),
             (&model, LinkType::ServiceInfo, format!("/01/{g}#warranty")),
         ];
         for (l, t, want) in cases {

@@ -134,7 +134,7 @@ async fn lot_and_model_links_resolve_at_their_own_level() {
         (format!("{lot}?linkType=gs1:pip"), model.clone()),
         (
             format!("{lot}?linkType=gs1:recallStatus"),
-            "/recalls".into(),
+            format!("{model}#recalls"),
         ),
         (
             format!("{lot}?linkType=gs1:registerProduct"),
@@ -157,7 +157,7 @@ async fn lot_and_model_links_resolve_at_their_own_level() {
         (format!("{model}?linkType=gs1:defaultLink"), model.clone()),
         (
             format!("{model}?linkType=gs1:recallStatus"),
-            "/recalls".into(),
+            format!("{model}#recalls"),
         ),
         (
             format!("{model}?linkType=gs1:support"),
@@ -243,7 +243,7 @@ async fn link_type_all_gives_the_linkset_with_absolute_links() {
     );
     assert_eq!(
         lot["linkset"][0]["https://gs1.org/voc/recallStatus"][0]["href"],
-        format!("{a}/recalls")
+        format!("{a}/01/{BATTERY}#recalls")
     );
     let model = linkset_of(&app, &format!("/01/{BATTERY}?linkType=all"), None).await;
     assert_eq!(model["linkset"][0]["anchor"], format!("{a}/01/{BATTERY}"));
