@@ -160,7 +160,9 @@ impl Model {
     }
 }
 
-pub(crate) async fn load_catalogue(client: &Client) -> Result<Catalogue> {
+pub(crate) async fn load_catalogue(
+    client: &impl tokio_postgres::GenericClient,
+) -> Result<Catalogue> {
     let mut models = HashMap::new();
     for r in client
         .query(
@@ -426,7 +428,12 @@ async fn pass<R: Read>(
         match &mut sink {
             Sink::Keys(w) => {
                 w.as_mut()
-                    .write(&[&(line as i64), &unit.model_id, &unit.serial, &unit.serial_key])
+                    .write(&[
+                        &(line as i64),
+                        &unit.model_id,
+                        &unit.serial,
+                        &unit.serial_key,
+                    ])
                     .await?
             }
             Sink::Units(w, actor, fingerprints) => {

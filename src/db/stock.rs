@@ -63,18 +63,16 @@ pub struct Unmovable {
     pub reason: String,
 }
 
-/// A movement of `items` into (receive, move) or out of (ship) the location `location` (id,
-/// code), all or nothing: the units are locked (in id order, so two movements cannot
-/// deadlock), each is checked by the scanner station's rule for `kind`, and either every one
-/// moves (`Ok(n)`) or none does and each refusal says why. `items` must not repeat a unit.
-pub async fn move_units(
+/// The units of a movement of `items` into (receive, move) or out of (ship) the location
+/// `location` (id, code), each locked (in id order, so two movements cannot deadlock) until the
+/// transaction ends and checked by the scanner station's rule for `kind`: the ids of those that
+/// may move, and why each other cannot. `items` must not repeat a unit.
+pub async fn check_movement(
     tx: &tokio_postgres::Transaction<'_>,
     kind: StationKind,
     location: (i64, &str),
-    reference: Option<&str>,
     items: &[MovementItem],
-    actor: &str,
-) -> anyhow::Result<Result<u64, Vec<Unmovable>>> {
+) -> anyhow::Result<(Vec<i64>, Vec<Unmovable>)> {
     let models: Vec<i64> = items.iter().map(|i| i.model_id).collect();
     let keys: Vec<&str> = items.iter().map(|i| i.serial_key.as_str()).collect();
     let rows = tx
@@ -108,7 +106,13 @@ pub async fn move_units(
                 reason: format!("there is no unit {} of this model", item.serial),
             }),
             Some((id, status, location_id, code)) => {
-                match kind.problem(status, *location_id, code.as_deref(), location.0, location.1) {
+                match kind.problem(
+                    status,
+                    *location_id,
+                    code.as_deref(),
+                    location.0,
+                    location.1,
+                ) {
                     Some(why) => refused.push(Unmovable {
                         index: item.index,
                         reason: format!("{}: {why}", item.serial),
@@ -118,17 +122,26 @@ pub async fn move_units(
             }
         }
     }
-    if !refused.is_empty() {
-        return Ok(Err(refused));
-    }
+    Ok((ids, refused))
+}
+
+/// Moves the units `ids`, checked and locked by [`check_movement`] in the same transaction:
+/// the statements every movement uses. Returns how many moved.
+pub async fn apply_movement(
+    tx: &tokio_postgres::Transaction<'_>,
+    kind: StationKind,
+    location: i64,
+    ids: &[i64],
+    reference: Option<&str>,
+    actor: &str,
+) -> anyhow::Result<u64> {
     let (events, update) = movement_statements(kind);
     tx.execute(
         &events,
-        &[&ids, &location.0, &actor, &reference.unwrap_or("")],
+        &[&ids, &location, &actor, &reference.unwrap_or("")],
     )
     .await?;
-    let moved = tx.execute(&update, &[&ids, &location.0]).await?;
-    Ok(Ok(moved))
+    Ok(tx.execute(&update, &[&ids, &location]).await?)
 }
 
 #[derive(Debug, Clone, QueryableByName)]
