@@ -73,6 +73,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct UnitsRequest {
     /// At most 10,000.
+    #[schema(max_items = 10000)]
     pub units: Vec<NewUnitItem>,
 }
 
@@ -82,14 +83,15 @@ pub struct UnitsRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUnitItem {
-    #[schema(example = "09506000134352")]
+    /// 8, 12, 13 or 14 digits, with a valid check digit.
+    #[schema(example = "09506000134352", pattern = r"^([0-9]{8}|[0-9]{12,14})$")]
     pub gtin: String,
-    #[schema(example = "SN9001")]
+    /// 1–20 characters of GS1 character set 82; it must fit the model's serial format.
+    #[schema(example = "SN9001", pattern = r#"^[!"%-?A-Z_a-z]{1,20}$"#)]
     pub serial: String,
-    #[schema(example = "ABC123")]
+    #[schema(example = "ABC123", pattern = r#"^[!"%-?A-Z_a-z]{1,20}$"#)]
     pub lot: Option<String>,
-    /// YYYY-MM-DD.
-    #[schema(example = "2025-01-15")]
+    #[schema(example = "2025-01-15", format = Date)]
     pub manufactured_on: Option<String>,
 }
 
@@ -117,25 +119,26 @@ pub struct CreatedUnit {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesRequest {
-    /// At most 10,000.
+    /// At least 1, at most 10,000.
+    #[schema(min_items = 1, max_items = 10000)]
     pub lines: Vec<SaleItem>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaleItem {
-    #[schema(example = "09506000134352")]
+    #[schema(example = "09506000134352", pattern = r"^([0-9]{8}|[0-9]{12,14})$")]
     pub gtin: String,
-    #[schema(example = "SN0700")]
+    #[schema(example = "SN0700", pattern = r#"^[!"%-?A-Z_a-z]{1,20}$"#)]
     pub serial: String,
-    /// The order, invoice or receipt number (at most 64 characters), unique per channel.
-    #[schema(example = "ORD-2026-1187")]
+    /// The order, invoice or receipt number, unique per channel.
+    #[schema(example = "ORD-2026-1187", min_length = 1, max_length = 64)]
     pub order_ref: String,
-    /// The channel or retailer that sold it (at most 100 characters).
-    #[schema(example = "Web shop")]
+    /// The channel or retailer that sold it.
+    #[schema(example = "Web shop", min_length = 1, max_length = 100)]
     pub channel: String,
-    /// YYYY-MM-DD, not in the future.
-    #[schema(example = "2026-11-20")]
+    /// Not in the future, nor before the unit was made.
+    #[schema(example = "2026-11-20", format = Date)]
     pub sold_on: String,
     #[schema(example = "buyer@example.com")]
     pub customer_email: Option<String>,
@@ -154,12 +157,13 @@ pub struct SalesAnswer {
 pub struct MovementRequest {
     pub kind: MovementKind,
     /// The location's code.
-    #[schema(example = "WH-EU")]
+    #[schema(example = "WH-EU", pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub location: String,
-    /// A shipment, delivery note or transfer reference (at most 64 characters).
-    #[schema(example = "DN-4471")]
+    /// A shipment, delivery note or transfer reference.
+    #[schema(example = "DN-4471", max_length = 64)]
     pub reference: Option<String>,
-    /// At most 10,000.
+    /// At least 1, at most 10,000.
+    #[schema(min_items = 1, max_items = 10000)]
     pub units: Vec<UnitRef>,
 }
 
@@ -188,9 +192,9 @@ impl MovementKind {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitRef {
-    #[schema(example = "09506000134352")]
+    #[schema(example = "09506000134352", pattern = r"^([0-9]{8}|[0-9]{12,14})$")]
     pub gtin: String,
-    #[schema(example = "SN0700")]
+    #[schema(example = "SN0700", pattern = r#"^[!"%-?A-Z_a-z]{1,20}$"#)]
     pub serial: String,
 }
 
@@ -832,10 +836,10 @@ pub(super) async fn move_stock(
 #[into_params(parameter_in = Path)]
 pub struct HistoryPath {
     /// The model's GTIN (8, 12, 13 or 14 digits).
-    #[param(example = "09506000134352")]
+    #[param(example = "09506000134352", pattern = r"^([0-9]{8}|[0-9]{12,14})$")]
     gtin: String,
-    /// The serial exactly as printed (percent-encode a `/`).
-    #[param(example = "SN0700")]
+    /// The serial exactly as printed (percent-encoded: `/` as `%2F`).
+    #[param(example = "SN0700", pattern = r#"^[!"%-?A-Z_a-z]{1,20}$"#)]
     serial: String,
 }
 
