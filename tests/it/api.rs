@@ -449,9 +449,14 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         "--header".into(),
         format!("Authorization: Bearer {token}"),
     ];
+    // Run in the app's own directory: schemathesis keeps a cache in `.schemathesis/` of its
+    // working directory, which must not be the source tree.
+    let cwd = app.data_dir.clone();
+    std::fs::create_dir_all(&cwd).unwrap();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(st)
             .args(&args)
+            .current_dir(cwd)
             .env("NO_COLOR", "1")
             .output()
             .unwrap()
