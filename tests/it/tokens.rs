@@ -1296,3 +1296,51 @@ async fn concurrent_requests_with_one_key_write_once() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_housekeeping_forgets_unseen_secrets_and_day_old_keys() {
+    let app = spawn_app().await;
+    let admin = admin(&app).await;
+    // A secret nobody came to see.
+    let (_, _, location) = app
+        .submit(
+            &admin,
+            "/admin/tokens",
+            "/admin/tokens",
+            &[("name", "Forgotten"), ("scope_read", "on")],
+        )
+        .await;
+    let (_, secret) = create_token(&app, &admin, "Warehouse", &["stock:write"]).await;
+    for key in ["old", "new"] {
+        post(
+            &app,
+            "/api/v1/units",
+            &secret,
+            Some(key),
+            json!({"units": [{"gtin": DRILL, "serial": format!("HK-{key}")}]}),
+        )
+        .await;
+    }
+    app.sql("UPDATE api_idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'");
+    app.sql("UPDATE api_token_reveals SET expires_at = now() - interval '1 second'");
+    let url = app.db_url.clone();
+    let purged = async move {
+        use diesel_async::AsyncConnection;
+        let mut conn = diesel_async::AsyncPgConnection::establish(&url)
+            .await
+            .unwrap();
+        recall_portal::db::api_tokens::purge_expired(&mut conn)
+            .await
+            .unwrap()
+    }
+    .await;
+    assert_eq!(purged, (1, 1));
+    assert_eq!(app.scalar("SELECT count(*) FROM api_token_reveals"), 0);
+    assert_eq!(
+        app.text("SELECT string_agg(key, ',') FROM api_idempotency_keys"),
+        "new"
+    );
+    // The page the creation led to no longer shows the secret.
+    let (_, page, _) = app.get_with(&admin, &location.unwrap()).await;
+    assert!(secret_in(&page).is_none(), "{page}");
+}
