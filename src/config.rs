@@ -34,6 +34,20 @@ pub struct Config {
     #[arg(long, env = "PORTAL_LOOKUP_BURST", default_value_t = 30)]
     pub lookup_burst: u32,
 
+    /// Lookups (API status, batch, recalls, unit histories) allowed per integration token per
+    /// minute; a request with a valid token counts here instead of against its address
+    /// (0 = no limit).
+    #[arg(
+        long,
+        env = "PORTAL_TOKEN_LOOKUP_RATE_PER_MINUTE",
+        default_value_t = 1200
+    )]
+    pub token_lookup_rate_per_minute: u32,
+
+    /// How many lookups a token may make in a quick burst before its per-minute rate applies.
+    #[arg(long, env = "PORTAL_TOKEN_LOOKUP_BURST", default_value_t = 300)]
+    pub token_lookup_burst: u32,
+
     /// Comma-separated IPs of reverse proxies whose X-Forwarded-For header is trusted to name
     /// the client. Empty: the peer address is the client, X-Forwarded-For is ignored.
     #[arg(long, env = "PORTAL_TRUSTED_PROXIES", default_value = "")]

@@ -14,7 +14,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls};
 
-use crate::domain::import::{RowError, UnitColumns, shorten};
+use crate::domain::import::{RowError, UNIT_STATUSES, UnitColumns, UnitRecord, shorten};
 use crate::domain::serial_format::SerialFormat;
 
 /// Rejected rows kept for the report (all are counted).
@@ -66,7 +66,103 @@ pub(crate) struct Catalogue {
     locations: HashMap<String, i64>,
 }
 
-pub(crate) async fn load_catalogue(client: &Client) -> Result<Catalogue> {
+/// A checked row resolved against the catalogue: everything its `units` row needs.
+#[derive(Debug, Clone)]
+pub(crate) struct NewUnit {
+    pub(crate) model_id: i64,
+    pub(crate) serial: String,
+    /// What lookups match on, by the model's case rule.
+    pub(crate) serial_key: String,
+    pub(crate) lot_id: Option<i64>,
+    pub(crate) status: &'static str,
+    /// As given, else the lot's production date.
+    pub(crate) manufactured_on: Option<NaiveDate>,
+    pub(crate) location_id: Option<i64>,
+}
+
+impl Catalogue {
+    /// The catalogue rules of a new unit, however it arrives (an import line, a token API
+    /// item): its GTIN names a model, its serial fits the model's format, its lot is one of the
+    /// model's, its location exists.
+    pub(crate) fn resolve(&self, row: UnitRecord) -> Result<NewUnit, RowError> {
+        let refuse = |column: &str, reason: String| RowError {
+            line: row.line,
+            column: column.into(),
+            reason,
+        };
+        let Some(model) = self.models.get(&row.gtin) else {
+            return Err(refuse(
+                "gtin",
+                format!("no product model has GTIN {}", row.gtin),
+            ));
+        };
+        if let Some(f) = &model.format
+            && !f.matches(&row.serial, model.case_sensitive)
+        {
+            return Err(refuse(
+                "serial",
+                format!(
+                    "“{}” does not fit this model's serial format {}",
+                    row.serial,
+                    f.pattern()
+                ),
+            ));
+        }
+        let lot = match &row.lot {
+            None => None,
+            Some(code) => match self.lots.get(&(model.id, code.clone())) {
+                Some(l) => Some(*l),
+                None => return Err(refuse("lot", format!("this model has no lot {code}"))),
+            },
+        };
+        let location_id = match &row.location {
+            None => None,
+            Some(code) => match self.locations.get(code) {
+                Some(id) => Some(*id),
+                None => return Err(refuse("location", format!("there is no location {code}"))),
+            },
+        };
+        // The row's status was checked against this list.
+        let status = match &row.status {
+            Some(s) => UNIT_STATUSES
+                .iter()
+                .copied()
+                .find(|k| k == s)
+                .unwrap_or("manufactured"),
+            None if location_id.is_some() => "in_stock",
+            None => "manufactured",
+        };
+        Ok(NewUnit {
+            model_id: model.id,
+            serial_key: model.serial_key(&row.serial),
+            serial: row.serial,
+            lot_id: lot.map(|l| l.0),
+            status,
+            manufactured_on: row.manufactured_on.or(lot.map(|l| l.1)),
+            location_id,
+        })
+    }
+
+    /// The location with this code (codes are stored in capitals).
+    pub(crate) fn location(&self, code: &str) -> Option<i64> {
+        self.locations.get(&code.to_ascii_uppercase()).copied()
+    }
+}
+
+impl Model {
+    /// What lookups match `serial` on: itself, or in capitals for case-insensitive models.
+    pub(crate) fn serial_key(&self, serial: &str) -> String {
+        if self.case_sensitive {
+            serial.to_owned()
+        } else {
+            serial.to_ascii_uppercase()
+        }
+    }
+}
+
+pub(crate) async fn load_catalogue(
+    client: &impl tokio_postgres::GenericClient,
+) -> Result<Catalogue> {
     let mut models = HashMap::new();
     for r in client
         .query(
@@ -104,6 +200,47 @@ pub(crate) async fn load_catalogue(client: &Client) -> Result<Catalogue> {
         lots,
         locations,
     })
+}
+
+/// Inserts new units with one statement (`INSERT … SELECT` from arrays, never a statement per
+/// unit), skipping each whose (model, serial key) exists already, also when a concurrent
+/// request has just inserted it. `units` must not repeat a (model, key). Returns the
+/// positions in `units` of those inserted.
+pub(crate) async fn insert_new_units(
+    tx: &tokio_postgres::Transaction<'_>,
+    units: &[NewUnit],
+    actor: &str,
+) -> Result<Vec<usize>> {
+    let model: Vec<i64> = units.iter().map(|u| u.model_id).collect();
+    let serial: Vec<&str> = units.iter().map(|u| u.serial.as_str()).collect();
+    let key: Vec<&str> = units.iter().map(|u| u.serial_key.as_str()).collect();
+    let lot: Vec<Option<i64>> = units.iter().map(|u| u.lot_id).collect();
+    let status: Vec<&str> = units.iter().map(|u| u.status).collect();
+    let made: Vec<Option<NaiveDate>> = units.iter().map(|u| u.manufactured_on).collect();
+    let location: Vec<Option<i64>> = units.iter().map(|u| u.location_id).collect();
+    let rows = tx
+        .query(
+            "INSERT INTO units (model_id, serial, serial_key, lot_id, status, manufactured_on, location_id, created_by)
+             SELECT model_id, serial, serial_key, lot_id, status, made, location_id, $8
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::date[], $7::bigint[])
+                  WITH ORDINALITY AS t (model_id, serial, serial_key, lot_id, status, made, location_id, i)
+             ORDER BY i
+             ON CONFLICT (serial_key, model_id) DO NOTHING
+             RETURNING model_id, serial_key",
+            &[&model, &serial, &key, &lot, &status, &made, &location, &actor],
+        )
+        .await?;
+    let at: HashMap<(i64, &str), usize> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| ((u.model_id, u.serial_key.as_str()), i))
+        .collect();
+    let mut created: Vec<usize> = rows
+        .iter()
+        .filter_map(|r| at.get(&(r.get::<_, i64>(0), r.get::<_, &str>(1))).copied())
+        .collect();
+    created.sort_unstable();
+    Ok(created)
 }
 
 pub async fn connect(url: &str) -> Result<Client> {
@@ -279,72 +416,29 @@ async fn pass<R: Read>(
                 continue;
             }
         };
-        let Some(model) = catalogue.models.get(&row.gtin) else {
-            outcome.reject(RowError {
-                line,
-                column: "gtin".into(),
-                reason: format!("no product model has GTIN {}", row.gtin),
-            });
-            continue;
-        };
-        if let Some(f) = &model.format
-            && !f.matches(&row.serial, model.case_sensitive)
-        {
-            outcome.reject(RowError {
-                line,
-                column: "serial".into(),
-                reason: format!(
-                    "“{}” does not fit this model's serial format {}",
-                    row.serial,
-                    f.pattern()
-                ),
-            });
-            continue;
-        }
-        let lot = match &row.lot {
-            None => None,
-            Some(code) => match catalogue.lots.get(&(model.id, code.clone())) {
-                Some(l) => Some(*l),
-                None => {
-                    outcome.reject(RowError {
-                        line,
-                        column: "lot".into(),
-                        reason: format!("this model has no lot {code}"),
-                    });
-                    continue;
-                }
-            },
-        };
-        let location = match &row.location {
-            None => None,
-            Some(code) => match catalogue.locations.get(code) {
-                Some(id) => Some(*id),
-                None => {
-                    outcome.reject(RowError {
-                        line,
-                        column: "location".into(),
-                        reason: format!("there is no location {code}"),
-                    });
-                    continue;
-                }
-            },
+        let unit = match catalogue.resolve(row) {
+            Ok(u) => u,
+            Err(e) => {
+                outcome.reject(e);
+                continue;
+            }
         };
         // Valid rows are staged even when others were refused, so the report also lists their
         // duplicates; the transaction is rolled back at the end either way.
-        let key = if model.case_sensitive {
-            row.serial.clone()
-        } else {
-            row.serial.to_ascii_uppercase()
-        };
         match &mut sink {
             Sink::Keys(w) => {
                 w.as_mut()
-                    .write(&[&(line as i64), &model.id, &row.serial, &key])
+                    .write(&[
+                        &(line as i64),
+                        &unit.model_id,
+                        &unit.serial,
+                        &unit.serial_key,
+                    ])
                     .await?
             }
             Sink::Units(w, actor, fingerprints) => {
                 if let Some(f) = fingerprints
-                    && !f.insert(model.id, &key)
+                    && !f.insert(unit.model_id, &unit.serial_key)
                 {
                     outcome.reject(RowError {
                         line,
@@ -353,23 +447,15 @@ async fn pass<R: Read>(
                     });
                     break;
                 }
-                let status = row.status.clone().unwrap_or_else(|| {
-                    if location.is_some() {
-                        "in_stock".into()
-                    } else {
-                        "manufactured".into()
-                    }
-                });
-                let made = row.manufactured_on.or(lot.map(|l| l.1));
                 w.as_mut()
                     .write(&[
-                        &model.id,
-                        &row.serial,
-                        &key,
-                        &lot.map(|l| l.0),
-                        &status,
-                        &made,
-                        &location,
+                        &unit.model_id,
+                        &unit.serial,
+                        &unit.serial_key,
+                        &unit.lot_id,
+                        &unit.status,
+                        &unit.manufactured_on,
+                        &unit.location_id,
                         actor,
                     ])
                     .await?

@@ -217,6 +217,31 @@ type HistoryEventRow = (
 );
 
 impl UnitHistory {
+    /// The unit of the model with GTIN `gtin` (14 digits) whose serial is `serial` under that
+    /// model's case rule.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        gtin: &str,
+        serial: &SerialNumber,
+    ) -> QueryResult<Option<i64>> {
+        let (typed, folded) = (serial.as_str(), serial.folded());
+        units::table
+            .inner_join(product_models::table)
+            .filter(product_models::gtin.eq(gtin))
+            .filter(
+                units::serial_key
+                    .eq(typed)
+                    .and(product_models::serials_case_sensitive)
+                    .or(units::serial_key
+                        .eq(&folded)
+                        .and(product_models::serials_case_sensitive.eq(false))),
+            )
+            .select(units::id)
+            .first(conn)
+            .await
+            .optional()
+    }
+
     pub async fn load(conn: &mut AsyncPgConnection, unit_id: i64) -> QueryResult<Option<Self>> {
         use super::schema::{locations, unit_events};
         let found: Option<UnitHistoryRow> = units::table

@@ -2,12 +2,14 @@
 //! queries (each an inherent async fn on a model type; handlers never build SQL).
 
 pub mod accounts;
+pub mod api_tokens;
 pub mod catalogue;
 pub mod claim_reports;
 pub mod claims;
 pub mod counts;
 pub mod embedded;
 pub mod genealogy;
+pub mod idempotency;
 pub mod import;
 pub mod jobs;
 pub mod labels;

@@ -161,11 +161,28 @@ pub async fn link_lines(
     lines: &[SaleLine],
     actor: &str,
 ) -> Result<ImportOutcome> {
+    let tx = client.transaction().await?;
+    let outcome = link_lines_in(&tx, lines, actor).await?;
+    if outcome.ok() {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(outcome)
+}
+
+/// [`link_lines`] inside a transaction the caller commits (the token API records its
+/// Idempotency-Key answer in the same one). When the outcome is not ok, nothing but this
+/// transaction's temporary tables was written.
+pub async fn link_lines_in(
+    tx: &Transaction<'_>,
+    lines: &[SaleLine],
+    actor: &str,
+) -> Result<ImportOutcome> {
     let mut outcome = ImportOutcome {
         rows: lines.len() as u64,
         ..Default::default()
     };
-    let tx = client.transaction().await?;
     tx.batch_execute(STAGING).await?;
     {
         let writer = BinaryCopyInWriter::new(tx.copy_in(COPY).await?, &TYPES);
@@ -175,12 +192,7 @@ pub async fn link_lines(
         }
         writer.finish().await?;
     }
-    check_and_link(&tx, &mut outcome, actor).await?;
-    if outcome.ok() {
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
+    check_and_link(tx, &mut outcome, actor).await?;
     Ok(outcome)
 }
 

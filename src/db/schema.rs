@@ -31,6 +31,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_idempotency_keys (token_id, key) {
+        token_id -> Int8,
+        key -> Text,
+        request_hash -> Bytea,
+        status -> Nullable<Int2>,
+        body -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_token_reveals (token_id) {
+        token_id -> Int8,
+        session_hash -> Bytea,
+        nonce -> Bytea,
+        sealed -> Bytea,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        token_hash -> Bytea,
+        name -> Text,
+        scopes -> Array<Nullable<Text>>,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        revoked_by -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Int8,
         occurred_at -> Timestamptz,
@@ -406,6 +441,8 @@ diesel::table! {
 }
 
 diesel::joinable!(account_tokens -> accounts (account_id));
+diesel::joinable!(api_idempotency_keys -> api_tokens (token_id));
+diesel::joinable!(api_token_reveals -> api_tokens (token_id));
 diesel::joinable!(lots -> product_models (model_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(unit_events -> locations (location_id));
@@ -425,6 +462,9 @@ diesel::joinable!(unit_components -> lots (component_lot_id));
 diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     accounts,
+    api_idempotency_keys,
+    api_token_reveals,
+    api_tokens,
     audit_log,
     claim_events,
     claim_photos,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{locations, scan_batch_items, scan_batches};
@@ -298,28 +298,36 @@ impl ScanBatch {
             // Lock the units (in id order, so two commits cannot deadlock): the check below and
             // the writes after it then see the same rows, and a sale or another station that
             // changes one meanwhile waits for this commit or is waited for.
-            diesel::sql_query(
+            #[derive(QueryableByName)]
+            struct Id {
+                #[diesel(sql_type = BigInt)]
+                id: i64,
+            }
+            let ids: Vec<i64> = diesel::sql_query(
                 "SELECT u.id FROM units u
                  WHERE u.id IN (SELECT unit_id FROM scan_batch_items WHERE batch_id = $1 AND problem IS NULL)
                  ORDER BY u.id FOR UPDATE",
             )
             .bind::<BigInt, _>(id)
-            .execute(conn)
-            .await?;
+            .load::<Id>(conn)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
             #[derive(QueryableByName)]
             struct N {
                 #[diesel(sql_type = BigInt)]
                 n: i64,
             }
             let stale: N = diesel::sql_query(
-                "SELECT count(DISTINCT i.unit_id) AS n FROM scan_batch_items i JOIN units u ON u.id = i.unit_id
-                 WHERE i.batch_id = $1 AND i.problem IS NULL
+                "SELECT count(*) AS n FROM units u
+                 WHERE u.id = ANY($1)
                    AND NOT (u.status = ANY($2)
                             AND (NOT $3 OR u.location_id IS NOT DISTINCT FROM $4)
                             AND (NOT $5 OR u.location_id IS DISTINCT FROM $4))",
             )
-            .bind::<BigInt, _>(id)
-            .bind::<diesel::sql_types::Array<Text>, _>(&allowed)
+            .bind::<Array<BigInt>, _>(&ids)
+            .bind::<Array<Text>, _>(&allowed)
             .bind::<diesel::sql_types::Bool, _>(here)
             .bind::<BigInt, _>(location)
             .bind::<diesel::sql_types::Bool, _>(elsewhere)
@@ -328,45 +336,20 @@ impl ScanBatch {
             if stale.n > 0 {
                 return Ok(Err(stale.n as usize));
             }
-            // The event first (it records where the unit was), then the unit. ($2, the batch's
-            // location, is never NULL; the `$2 IS NOT NULL` terms give it a type where a
-            // statement does not otherwise use it.)
-            let (event_kind, event_location, note) = match kind {
-                StationKind::Receive => ("received", "$2::bigint", "NULL"),
-                StationKind::Move => (
-                    "moved",
-                    "$2::bigint",
-                    "'from ' || coalesce((SELECT code FROM locations WHERE id = u.location_id), 'no location')",
-                ),
-                StationKind::Ship => ("shipped", "u.location_id", "NULL"),
-            };
-            diesel::sql_query(format!(
-                "INSERT INTO unit_events (unit_id, kind, actor, location_id, reference, note)
-                 SELECT u.id, '{event_kind}', $3, {event_location}, nullif($4, ''), {note}
-                 FROM units u WHERE u.id IN (SELECT unit_id FROM scan_batch_items WHERE batch_id = $1 AND problem IS NULL)
-                   AND $2::bigint IS NOT NULL"
-            ))
-            .bind::<BigInt, _>(id)
-            .bind::<BigInt, _>(location)
-            .bind::<Text, _>(&actor)
-            .bind::<Text, _>(&reference)
-            .execute(conn)
-            .await?;
-            let set = match kind {
-                StationKind::Receive | StationKind::Move => "status = 'in_stock', location_id = $2",
-                StationKind::Ship => {
-                    "status = CASE WHEN status = 'in_stock' THEN 'shipped' ELSE status END, location_id = NULL"
-                }
-            };
-            let n = diesel::sql_query(format!(
-                "UPDATE units SET {set}, updated_at = now()
-                 WHERE id IN (SELECT unit_id FROM scan_batch_items WHERE batch_id = $1 AND problem IS NULL)
-                   AND $2::bigint IS NOT NULL"
-            ))
-            .bind::<BigInt, _>(id)
-            .bind::<BigInt, _>(location)
-            .execute(conn)
-            .await?;
+            // The same two statements as every other movement (the token API's too).
+            let (events, update) = super::stock::movement_statements(kind);
+            diesel::sql_query(events)
+                .bind::<Array<BigInt>, _>(&ids)
+                .bind::<BigInt, _>(location)
+                .bind::<Text, _>(&actor)
+                .bind::<Text, _>(&reference)
+                .execute(conn)
+                .await?;
+            let n = diesel::sql_query(update)
+                .bind::<Array<BigInt>, _>(&ids)
+                .bind::<BigInt, _>(location)
+                .execute(conn)
+                .await?;
             diesel::update(scan_batches::table.filter(scan_batches::id.eq(id)))
                 .set((
                     scan_batches::status.eq("committed"),

@@ -1,9 +1,148 @@
-//! Stock queries for admins: what expires soon, and which units to pick first.
+//! Stock: the movements themselves (receive, move, ship: one path for scanner stations and the
+//! token API), and the queries for admins: what expires soon, which units to pick first, what
+//! is on hand, what turned over.
+
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::stations::StationKind;
+
+/// The two statements of a stock movement of the units `$1` (bigint[]) into (receive, move)
+/// or out of (ship) the location `$2`, each unit already checked against the rule of `kind`
+/// and locked: first one history event per unit, which records where it was (binds: `$1`
+/// units, `$2` location, `$3` actor, `$4` reference or ''), then the units (binds `$1`, `$2`).
+/// (`$2` is never NULL; the `$2 IS NOT NULL` terms give it a type where a statement does not
+/// otherwise use it.)
+pub(crate) fn movement_statements(kind: StationKind) -> (String, String) {
+    let (event_kind, event_location, note) = match kind {
+        StationKind::Receive => ("received", "$2::bigint", "NULL"),
+        StationKind::Move => (
+            "moved",
+            "$2::bigint",
+            "'from ' || coalesce((SELECT code FROM locations WHERE id = u.location_id), 'no location')",
+        ),
+        StationKind::Ship => ("shipped", "u.location_id", "NULL"),
+    };
+    let set = match kind {
+        StationKind::Receive | StationKind::Move => "status = 'in_stock', location_id = $2",
+        StationKind::Ship => {
+            "status = CASE WHEN status = 'in_stock' THEN 'shipped' ELSE status END, location_id = NULL"
+        }
+    };
+    (
+        format!(
+            "INSERT INTO unit_events (unit_id, kind, actor, location_id, reference, note)
+             SELECT u.id, '{event_kind}', $3, {event_location}, nullif($4, ''), {note}
+             FROM units u WHERE u.id = ANY($1::bigint[]) AND $2::bigint IS NOT NULL"
+        ),
+        format!(
+            "UPDATE units SET {set}, updated_at = now()
+             WHERE id = ANY($1::bigint[]) AND $2::bigint IS NOT NULL"
+        ),
+    )
+}
+
+/// One unit of a movement sent through the token API, named by its model and serial.
+#[derive(Debug, Clone)]
+pub struct MovementItem {
+    /// Its position in the request.
+    pub index: usize,
+    pub model_id: i64,
+    pub serial: String,
+    pub serial_key: String,
+}
+
+/// A unit that cannot take part in a movement, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmovable {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// The units of a movement of `items` into (receive, move) or out of (ship) the location
+/// `location` (id, code), each locked (in id order, so two movements cannot deadlock) until the
+/// transaction ends and checked by the scanner station's rule for `kind`: the ids of those that
+/// may move, and why each other cannot. `items` must not repeat a unit.
+pub async fn check_movement(
+    tx: &tokio_postgres::Transaction<'_>,
+    kind: StationKind,
+    location: (i64, &str),
+    items: &[MovementItem],
+) -> anyhow::Result<(Vec<i64>, Vec<Unmovable>)> {
+    let models: Vec<i64> = items.iter().map(|i| i.model_id).collect();
+    let keys: Vec<&str> = items.iter().map(|i| i.serial_key.as_str()).collect();
+    let rows = tx
+        .query(
+            "SELECT t.i, u.id, u.status, u.location_id, loc.code
+             FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS t (model_id, serial_key, i)
+             JOIN units u ON u.serial_key = t.serial_key AND u.model_id = t.model_id
+             LEFT JOIN locations loc ON loc.id = u.location_id
+             ORDER BY u.id
+             FOR UPDATE OF u",
+            &[&models, &keys],
+        )
+        .await?;
+    // Position in `items` (ORDINALITY counts from 1) → (unit, status, location id, code).
+    let found: HashMap<usize, (i64, String, Option<i64>, Option<String>)> = rows
+        .into_iter()
+        .map(|r| {
+            let i: i64 = r.get(0);
+            (
+                usize::try_from(i - 1).unwrap_or(usize::MAX),
+                (r.get(1), r.get(2), r.get(3), r.get(4)),
+            )
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(items.len());
+    let mut refused = Vec::new();
+    for (at, item) in items.iter().enumerate() {
+        match found.get(&at) {
+            None => refused.push(Unmovable {
+                index: item.index,
+                reason: format!("there is no unit {} of this model", item.serial),
+            }),
+            Some((id, status, location_id, code)) => {
+                match kind.problem(
+                    status,
+                    *location_id,
+                    code.as_deref(),
+                    location.0,
+                    location.1,
+                ) {
+                    Some(why) => refused.push(Unmovable {
+                        index: item.index,
+                        reason: format!("{}: {why}", item.serial),
+                    }),
+                    None => ids.push(*id),
+                }
+            }
+        }
+    }
+    Ok((ids, refused))
+}
+
+/// Moves the units `ids`, checked and locked by [`check_movement`] in the same transaction:
+/// the statements every movement uses. Returns how many moved.
+pub async fn apply_movement(
+    tx: &tokio_postgres::Transaction<'_>,
+    kind: StationKind,
+    location: i64,
+    ids: &[i64],
+    reference: Option<&str>,
+    actor: &str,
+) -> anyhow::Result<u64> {
+    let (events, update) = movement_statements(kind);
+    tx.execute(
+        &events,
+        &[&ids, &location, &actor, &reference.unwrap_or("")],
+    )
+    .await?;
+    Ok(tx.execute(&update, &[&ids, &location]).await?)
+}
 
 #[derive(Debug, Clone, QueryableByName)]
 pub struct ExpiringStock {

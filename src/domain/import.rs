@@ -76,6 +76,43 @@ impl UnitColumns {
         fields: &[&str],
         width: usize,
     ) -> Result<UnitRecord, Vec<RowError>> {
+        if fields.len() != width {
+            return Err(vec![RowError {
+                line,
+                column: String::new(),
+                reason: format!("has {} fields; the header has {width}", fields.len()),
+            }]);
+        }
+        let get = |i: Option<usize>| i.map(|i| fields[i]);
+        UnitFields {
+            gtin: fields[self.gtin],
+            serial: fields[self.serial],
+            lot: get(self.lot),
+            manufactured_on: get(self.manufactured_on),
+            location: get(self.location),
+            status: get(self.status),
+        }
+        .check(line)
+    }
+}
+
+/// A unit as sent, from a line of an import file or an item of the token API: every field as
+/// text, the optional ones absent or blank when not given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitFields<'a> {
+    pub gtin: &'a str,
+    pub serial: &'a str,
+    pub lot: Option<&'a str>,
+    pub manufactured_on: Option<&'a str>,
+    pub location: Option<&'a str>,
+    pub status: Option<&'a str>,
+}
+
+impl UnitFields<'_> {
+    /// The rules every new unit meets, however it arrives: a GTIN with its check digit, a
+    /// serial and a lot in GS1 character set 82, a date, a location code, a known status. Each
+    /// problem names its column.
+    pub fn check(&self, line: u64) -> Result<UnitRecord, Vec<RowError>> {
         let mut errors = Vec::new();
         let mut err = |column: &str, reason: String| {
             errors.push(RowError {
@@ -84,22 +121,17 @@ impl UnitColumns {
                 reason,
             })
         };
-        if fields.len() != width {
-            err(
-                "",
-                format!("has {} fields; the header has {width}", fields.len()),
-            );
-            return Err(errors);
+        fn get(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|v| !v.is_empty())
         }
-        let get = |i: Option<usize>| i.map(|i| fields[i].trim()).filter(|v| !v.is_empty());
-        let gtin = match Gtin::parse_exact(fields[self.gtin].trim()) {
+        let gtin = match Gtin::parse_exact(self.gtin.trim()) {
             Ok(g) => g.as_string(),
             Err(e) => {
                 err("gtin", e.to_string());
                 String::new()
             }
         };
-        let serial = match SerialNumber::parse(fields[self.serial].trim()) {
+        let serial = match SerialNumber::parse(self.serial.trim()) {
             Ok(s) => s.to_string(),
             Err(e) => {
                 err("serial", e.to_string());

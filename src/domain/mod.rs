@@ -1,6 +1,7 @@
 //! Pure domain types and rules: identifiers, GS1 syntaxes, lookups, warranty. No I/O here.
 
 pub mod account;
+pub mod api_token;
 pub mod claims;
 pub mod counts;
 pub mod digital_link;

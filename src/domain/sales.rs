@@ -155,6 +155,41 @@ impl SaleColumns {
         width: usize,
         today: NaiveDate,
     ) -> Result<SaleRecord, Vec<RowError>> {
+        if fields.len() != width {
+            return Err(vec![RowError {
+                line,
+                column: String::new(),
+                reason: format!("has {} fields; the header has {width}", fields.len()),
+            }]);
+        }
+        SaleFields {
+            gtin: fields[self.gtin],
+            serial: fields[self.serial],
+            order_ref: fields[self.order_ref],
+            channel: fields[self.channel],
+            sold_on: fields[self.sold_on],
+            customer_email: self.customer_email.map(|i| fields[i]).unwrap_or(""),
+        }
+        .check(line, today)
+    }
+}
+
+/// A unit's sale as sent, from a line of a sales file or an item of the token API.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SaleFields<'a> {
+    pub gtin: &'a str,
+    pub serial: &'a str,
+    pub order_ref: &'a str,
+    pub channel: &'a str,
+    pub sold_on: &'a str,
+    /// Empty when not given.
+    pub customer_email: &'a str,
+}
+
+impl SaleFields<'_> {
+    /// The rules of a sale line, however it arrives: the unit's GTIN and serial, and the sale
+    /// (see [`SaleHeader::parse`]). Each problem names its column.
+    pub fn check(&self, line: u64, today: NaiveDate) -> Result<SaleRecord, Vec<RowError>> {
         let mut errors = Vec::new();
         let mut err = |column: &str, reason: String| {
             errors.push(RowError {
@@ -163,33 +198,25 @@ impl SaleColumns {
                 reason,
             })
         };
-        if fields.len() != width {
-            err(
-                "",
-                format!("has {} fields; the header has {width}", fields.len()),
-            );
-            return Err(errors);
-        }
-        let gtin = match Gtin::parse_exact(fields[self.gtin].trim()) {
+        let gtin = match Gtin::parse_exact(self.gtin.trim()) {
             Ok(g) => g.as_string(),
             Err(e) => {
                 err("gtin", e.to_string());
                 String::new()
             }
         };
-        let serial = match SerialNumber::parse(fields[self.serial].trim()) {
+        let serial = match SerialNumber::parse(self.serial.trim()) {
             Ok(s) => s.to_string(),
             Err(e) => {
                 err("serial", e.to_string());
                 String::new()
             }
         };
-        let email = self.customer_email.map(|i| fields[i]).unwrap_or("");
         let sale = match SaleHeader::parse(
-            fields[self.order_ref],
-            fields[self.channel],
-            fields[self.sold_on],
-            email,
+            self.order_ref,
+            self.channel,
+            self.sold_on,
+            self.customer_email,
             today,
         ) {
             Ok(s) => Some(s),

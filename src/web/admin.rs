@@ -1,4 +1,5 @@
-//! Administration (`/admin`): people and roles, invitations, the mail outbox, the security log.
+//! Administration (`/admin`): people and roles, invitations, the mail outbox, the security log
+//! (integration tokens: `tokens_admin`).
 //! Guarded in `web::configure`.
 
 use actix_web::http::StatusCode;
@@ -36,7 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(super::counts::routes)
         .configure(super::warranty::routes)
         .configure(super::transfers::admin_routes)
-        .configure(super::claim_reports::admin_routes);
+        .configure(super::claim_reports::admin_routes)
+        .configure(super::tokens_admin::routes);
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -466,6 +468,8 @@ const AUDIT_EVENTS: &[&str] = &[
     "transfer_rejected",
     "registrations_exported",
     "claim_service_levels_changed",
+    "api_token_created",
+    "api_token_revoked",
 ];
 
 async fn audit(

@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::bearer::MaybeToken;
 use super::{AppError, AppState};
 use crate::db::lookup::UnitMatch;
 use crate::db::recalls::{Campaign, UnitRecall};
@@ -42,6 +43,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     )
                     .into()
                 }))
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        format!("The address is not valid: {e}"),
+                    )
+                    .into()
+                }))
                 .service(
                     web::resource("/status")
                         .route(web::get().to(status))
@@ -59,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::method(actix_web::http::Method::OPTIONS).to(preflight))
                         .default_service(web::to(method_not_allowed)),
                 )
+                .configure(super::integration::routes)
                 .default_service(web::to(no_such_endpoint)),
         )
         .service(web::scope("/api").default_service(web::to(no_such_endpoint)));
@@ -228,6 +238,24 @@ pub struct RecallNotice {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// Only when items of a write were refused (`error.code` `refused`): each of them and why.
+    /// Nothing was written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refusal>,
+}
+
+/// An item of a request that was refused, and why.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct Refusal {
+    /// The item's position in the request's list, counted from 0.
+    #[schema(example = 3)]
+    pub index: usize,
+    /// The item's field at fault (`gtin`, `serial`, `lot`, `manufactured_on`, `order_ref`,
+    /// `channel`, `sold_on`, `customer_email`), or empty when it is the item as a whole.
+    #[schema(example = "serial")]
+    pub field: String,
+    #[schema(example = "SN0042 already exists for this model")]
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -250,6 +278,9 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// `WWW-Authenticate` of a 401 or 403 (RFC 6750).
+    challenge: Option<String>,
+    refused: Vec<Refusal>,
 }
 
 impl ApiError {
@@ -259,6 +290,49 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            challenge: None,
+            refused: Vec::new(),
+        }
+    }
+
+    /// With a `WWW-Authenticate` header.
+    pub fn challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.challenge = Some(challenge.into());
+        self
+    }
+
+    /// With the items that were refused.
+    pub fn refused(mut self, refused: Vec<Refusal>) -> Self {
+        self.refused = refused;
+        self
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+            },
+            refused: self.refused.clone(),
+        }
+    }
+
+    /// A 429 for a client over its lookup allowance (`with_token`: the token's, else the
+    /// address's).
+    pub fn too_many(retry_after_secs: u64, with_token: bool) -> Self {
+        let whose = if with_token {
+            "with this token"
+        } else {
+            "from this address"
+        };
+        ApiError {
+            retry_after: Some(retry_after_secs),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("Too many lookups {whose}: wait {retry_after_secs} s."),
+            )
         }
     }
 }
@@ -275,15 +349,17 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status).json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message.clone(),
-            },
-        });
+        let mut res = HttpResponse::build(self.status).json(self.body());
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(c) = self
+            .challenge
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, c);
         }
         res
     }
@@ -293,14 +369,9 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         let status = e.status_code();
         match e {
-            AppError::TooManyRequests { retry_after_secs } => ApiError {
-                retry_after: Some(retry_after_secs),
-                ..ApiError::new(
-                    status,
-                    "too_many_requests",
-                    format!("Too many lookups from this address: wait {retry_after_secs} s."),
-                )
-            },
+            AppError::TooManyRequests { retry_after_secs } => {
+                ApiError::too_many(retry_after_secs, false)
+            }
             AppError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
                 ApiError {
@@ -382,7 +453,7 @@ async fn no_such_endpoint(req: HttpRequest) -> HttpResponse {
     .error_response()
 }
 
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+pub(super) async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -433,19 +504,22 @@ pub struct StatusParams {
     path = "/api/v1/status",
     tag = "lookup",
     params(StatusParams),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The units with this serial (none: `matches` is empty)", body = StatusAnswer),
         (status = 400, description = "The serial or GTIN is not valid", body = ErrorBody),
-        (status = 429, description = "Too many lookups from this address", body = ErrorBody),
+        (status = 401, description = "A token was sent and is not valid (revoked, unknown)", body = ErrorBody),
+        (status = 429, description = "Too many lookups from this address (or with this token)", body = ErrorBody),
         (status = 503, description = "The database cannot be reached", body = ErrorBody),
     )
 )]
 async fn status(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: MaybeToken,
     q: web::Query<StatusParams>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&req)?;
+    caller.charge(&state, &req, 1)?;
     let q = q.into_inner();
     let item = BatchItem {
         gtin: q.gtin,
@@ -481,19 +555,22 @@ fn invalid_code(code: &str) -> &'static str {
     path = "/api/v1/status/batch",
     tag = "lookup",
     request_body = BatchRequest,
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "One result per item, in order", body = BatchAnswer),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "A token was sent and is not valid (revoked, unknown)", body = ErrorBody),
         (status = 413, description = "More than 1,000 items, or a body over 256 KiB", body = ErrorBody),
         (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 422, description = "The body is JSON of the wrong shape", body = ErrorBody),
-        (status = 429, description = "Too many lookups from this address", body = ErrorBody),
+        (status = 429, description = "Too many lookups from this address (or with this token)", body = ErrorBody),
         (status = 503, description = "The database cannot be reached", body = ErrorBody),
     )
 )]
 async fn batch(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: MaybeToken,
     body: web::Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let items = body.into_inner().items;
@@ -508,9 +585,7 @@ async fn batch(
         ));
     }
     let cost = items.len().div_ceil(BATCH_ITEMS_PER_LOOKUP).max(1);
-    state
-        .limiter
-        .check_n(&req, u32::try_from(cost).unwrap_or(u32::MAX))?;
+    caller.charge(&state, &req, u32::try_from(cost).unwrap_or(u32::MAX))?;
     let results = answer(&state, &items).await?;
     Ok(HttpResponse::Ok().json(BatchAnswer { results }))
 }
@@ -520,12 +595,17 @@ async fn batch(
     get,
     path = "/api/v1/recalls",
     tag = "recalls",
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The recalls in force", body = RecallsAnswer),
+        (status = 401, description = "A token was sent and is not valid (revoked, unknown)", body = ErrorBody),
         (status = 503, description = "The database cannot be reached", body = ErrorBody),
     )
 )]
-async fn recalls(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn recalls(
+    state: web::Data<AppState>,
+    _caller: MaybeToken,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let base = state.config.base_url();
     let recalls = Campaign::public(&mut conn)
@@ -673,15 +753,20 @@ fn unit_match(m: &UnitMatch, recalls: &[UnitRecall], today: NaiveDate, base: &st
                 })
                 .collect(),
         },
-        warranty: Warranty {
-            status: match warranty.code() {
-                "active" => WarrantyCode::Active,
-                "expired" => WarrantyCode::Expired,
-                "not_started" => WarrantyCode::NotStarted,
-                _ => WarrantyCode::Unknown,
-            },
-            ends_on: warranty.ends_on(),
+        warranty: warranty_json(&warranty),
+    }
+}
+
+/// A warranty as the API shows it.
+pub(super) fn warranty_json(w: &crate::domain::warranty::WarrantyStatus) -> Warranty {
+    Warranty {
+        status: match w.code() {
+            "active" => WarrantyCode::Active,
+            "expired" => WarrantyCode::Expired,
+            "not_started" => WarrantyCode::NotStarted,
+            _ => WarrantyCode::Unknown,
         },
+        ends_on: w.ends_on(),
     }
 }
 
@@ -693,20 +778,62 @@ fn unit_match(m: &UnitMatch, recalls: &[UnitRecall], today: NaiveDate, base: &st
     info(
         title = "Warranty and recall portal API",
         description = "Look up a product's recall and warranty status by serial number, one at a \
-                       time or up to 1,000 at once, and list the recalls in force. Answers never \
-                       say anything about a product's owner. Every error has the body \
-                       `{\"error\": {\"code\", \"message\"}}`. Lookups are limited per client \
-                       address (a batch costs one lookup per 100 items); over the limit the \
-                       answer is 429 with `Retry-After`.",
+                       time or up to 1,000 at once, and list the recalls in force: no token \
+                       needed. Answers never say anything about a product's owner. Every error \
+                       has the body `{\"error\": {\"code\", \"message\"}}`. Lookups are \
+                       limited per client address (a batch costs one lookup per 100 items); \
+                       over the limit the answer is 429 with `Retry-After`.\n\n\
+                       The manufacturer's systems, retailers and repair shops use an \
+                       integration token (`Authorization: Bearer rpt_…`) that an administrator \
+                       creates at `/admin/tokens` with one or more scopes: `read` (a unit's \
+                       history), `stock:write` (new units, stock movements), `sales:write` \
+                       (sales). A missing, unknown or revoked token is a 401, a missing scope a \
+                       403. With any valid token the lookups count against the token's own, \
+                       higher allowance. Every write takes an `Idempotency-Key`: the same key \
+                       with the same request within 24 hours answers as the first time and \
+                       writes nothing again; with another request it is a 409.",
         version = "1"
     ),
-    paths(status, batch, recalls),
+    paths(
+        status,
+        batch,
+        recalls,
+        super::integration::create_units,
+        super::integration::link_sales,
+        super::integration::move_stock,
+        super::integration::history
+    ),
+    modifiers(&BearerScheme),
     tags(
         (name = "lookup", description = "Recall and warranty status by serial number"),
-        (name = "recalls", description = "Recall notices")
+        (name = "recalls", description = "Recall notices"),
+        (name = "integration", description = "Units, sales, stock movements and histories, with an integration token")
     )
 )]
 pub struct ApiDoc;
+
+/// The `bearer` security scheme: integration tokens.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("rpt_ followed by 43 characters")
+                    .description(Some(
+                        "An integration token, created by an administrator at /admin/tokens \
+                         with its scopes (read, stock:write, sales:write) and shown once.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// `GET /api/openapi.json`.
 async fn openapi() -> HttpResponse {
@@ -721,11 +848,30 @@ mod tests {
     fn the_document_is_openapi_3_1_and_names_every_endpoint() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-        for path in ["/api/v1/status", "/api/v1/status/batch", "/api/v1/recalls"] {
+        for path in [
+            "/api/v1/status",
+            "/api/v1/status/batch",
+            "/api/v1/recalls",
+            "/api/v1/units",
+            "/api/v1/sales",
+            "/api/v1/movements",
+            "/api/v1/units/{gtin}/{serial}/history",
+        ] {
             assert!(doc["paths"][path].is_object(), "{path}");
         }
         for schema in ["StatusAnswer", "BatchAnswer", "ErrorBody", "RecallsAnswer"] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert_eq!(
+            doc["paths"]["/api/v1/units"]["post"]["security"][0]["bearer"][0],
+            "stock:write"
+        );
+        // The error body's list of refused items is optional.
+        let required = &doc["components"]["schemas"]["ErrorBody"]["required"];
+        assert_eq!(required, &serde_json::json!(["error"]));
     }
 }

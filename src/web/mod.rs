@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod api;
+pub mod bearer;
 pub mod catalogue;
 pub mod charts;
 pub mod claim_reports;
@@ -12,6 +13,7 @@ pub mod counts;
 pub mod error;
 pub mod genealogy;
 pub mod imports;
+pub mod integration;
 pub mod labels;
 pub mod multipart;
 pub mod pictures;
@@ -27,6 +29,7 @@ pub mod sales;
 pub mod session;
 pub mod staff;
 pub mod stations;
+pub mod tokens_admin;
 pub mod transfers;
 mod views;
 pub mod warranty;
@@ -46,7 +49,7 @@ use crate::config::Config;
 use crate::db::DbPool;
 use crate::db::catalogue::ProductModel;
 pub use error::AppError;
-use ratelimit::LookupLimiter;
+use ratelimit::{LookupLimiter, TokenLimiter};
 
 /// How often each process reloads the catalogue it validates serial formats against.
 const CATALOGUE_REFRESH: Duration = Duration::from_secs(30);
@@ -59,6 +62,10 @@ pub struct AppState {
     pub limiter: LookupLimiter,
     /// Sign-in, sign-up and reset attempts per client IP.
     pub auth_limiter: LookupLimiter,
+    /// API lookups made with an integration token, per token.
+    pub token_limiter: TokenLimiter,
+    /// Token API writes run on connections of their own: at most this many at once.
+    pub api_writes: tokio::sync::Semaphore,
     pub sessions: session::SessionSettings,
     pub config: Config,
     catalogue: RwLock<Arc<Vec<ProductModel>>>,
@@ -78,6 +85,11 @@ impl AppState {
                 config.auth_rate_per_minute.max(1),
                 config.trusted_proxies.0.clone(),
             ),
+            token_limiter: TokenLimiter::new(
+                config.token_lookup_rate_per_minute,
+                config.token_lookup_burst,
+            ),
+            api_writes: tokio::sync::Semaphore::new(config.db_pool_size.max(1)),
             sessions: session::SessionSettings {
                 idle: chrono::Duration::minutes(config.session_idle_minutes.max(1).into()),
                 max: chrono::Duration::hours(config.session_max_hours.max(1).into()),
@@ -385,6 +397,16 @@ async fn tidy_proofs(state: &AppState) {
     }
 }
 
+/// Deletes new-token secrets nobody came to see and Idempotency-Keys past their day.
+async fn forget_expired_api_records(state: &AppState) {
+    let Ok(mut conn) = state.pool.get().await else {
+        return;
+    };
+    if let Err(e) = crate::db::api_tokens::purge_expired(&mut conn).await {
+        tracing::warn!(error = %e, "clean-up of API tokens' records failed");
+    }
+}
+
 /// A bound, ready-to-run portal server.
 pub struct Application {
     server: Server,
@@ -472,6 +494,7 @@ impl Application {
                 }
                 state.limiter.retain_recent();
                 state.auth_limiter.retain_recent();
+                state.token_limiter.retain_recent();
                 if let Ok(mut conn) = state.pool.get().await
                     && let Err(e) = crate::db::accounts::SessionRow::delete_stale(
                         &mut conn,
@@ -484,6 +507,7 @@ impl Application {
                 if last_tidy.is_none_or(|t: std::time::Instant| t.elapsed() >= TIDY_EVERY) {
                     last_tidy = Some(std::time::Instant::now());
                     tidy_proofs(&state).await;
+                    forget_expired_api_records(&state).await;
                 }
                 registrations.run_if_due(&state.pool).await;
             }

@@ -1,6 +1,8 @@
-//! Per-client rate limits on lookups (governor, keyed by client IP). The client IP comes from
-//! `X-Forwarded-For` only when the direct peer is a configured trusted proxy.
+//! Per-client rate limits on lookups (governor, keyed by client IP, or by integration token for
+//! API requests that carry one). The client IP comes from `X-Forwarded-For` only when the
+//! direct peer is a configured trusted proxy.
 
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
@@ -56,15 +58,7 @@ impl LookupLimiter {
 
     /// Counts one lookup for the client of `req`; over the limit it is a 429 with Retry-After.
     pub fn check(&self, req: &HttpRequest) -> Result<(), AppError> {
-        let (Some(limiter), Some(ip)) = (&self.limiter, self.client_ip(req)) else {
-            return Ok(());
-        };
-        limiter.check_key(&limit_key(ip)).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            AppError::TooManyRequests {
-                retry_after_secs: wait.as_secs().max(1),
-            }
-        })
+        self.check_n(req, 1)
     }
 
     /// Counts `n` lookups at once (a batch), at most a whole burst.
@@ -72,25 +66,68 @@ impl LookupLimiter {
         let (Some(limiter), Some(ip)) = (&self.limiter, self.client_ip(req)) else {
             return Ok(());
         };
-        let mut n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        loop {
-            match limiter.check_key_n(&limit_key(ip), n) {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(not_until)) => {
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    return Err(AppError::TooManyRequests {
-                        retry_after_secs: wait.as_secs().max(1),
-                    });
-                }
-                // More than a burst: charge a whole burst.
-                Err(governor::InsufficientCapacity(burst)) => {
-                    n = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN)
-                }
-            }
-        }
+        charge(limiter, &limit_key(ip), n)
     }
 
     /// Forgets clients whose allowance is full again, so memory stays bounded.
+    pub fn retain_recent(&self) {
+        if let Some(l) = &self.limiter {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+/// Counts `n` requests of `key`, at most a whole burst; over the limit it is a 429 with
+/// Retry-After.
+fn charge<K: Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+    n: u32,
+) -> Result<(), AppError> {
+    let mut n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    loop {
+        match limiter.check_key_n(key, n) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                return Err(AppError::TooManyRequests {
+                    retry_after_secs: wait.as_secs().max(1),
+                });
+            }
+            // More than a burst: charge a whole burst.
+            Err(governor::InsufficientCapacity(burst)) => {
+                n = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN)
+            }
+        }
+    }
+}
+
+/// The lookup allowance of integration tokens, per token: usually far above an address's, since
+/// one token may serve a whole shop system.
+pub struct TokenLimiter {
+    limiter: Option<DefaultKeyedRateLimiter<i64>>,
+}
+
+impl TokenLimiter {
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        TokenLimiter {
+            limiter: NonZeroU32::new(per_minute).map(|rate| {
+                let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+                RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
+            }),
+        }
+    }
+
+    /// Counts `n` lookups of the token `token_id`, at most a whole burst.
+    pub fn check_n(&self, token_id: i64, n: u32) -> Result<(), AppError> {
+        match &self.limiter {
+            Some(l) => charge(l, &token_id, n),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets tokens whose allowance is full again.
     pub fn retain_recent(&self) {
         if let Some(l) = &self.limiter {
             l.retain_recent();

@@ -420,8 +420,15 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         return;
     };
     // No lookup limit: schemathesis sends hundreds of requests from one address.
-    let app = spawn_app_with(|c| c.lookup_rate_per_minute = 0).await;
+    let app = spawn_app_with(|c| {
+        c.lookup_rate_per_minute = 0;
+        c.token_lookup_rate_per_minute = 0;
+    })
+    .await;
     recall(&app, "R-API-6", "SN0001");
+    // Every request carries a token with every scope, so the token API is exercised past its
+    // authentication (and the public reads with a token).
+    let token = crate::tokens::all_scopes_token(&app).await;
     let schema = format!("{}/api/openapi.json", app.address);
     let report = app.data_dir.join("schemathesis.xml");
     let args = vec![
@@ -439,10 +446,17 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         "junit".into(),
         "--report-junit-path".into(),
         report.display().to_string(),
+        "--header".into(),
+        format!("Authorization: Bearer {token}"),
     ];
+    // Run in the app's own directory: schemathesis keeps a cache in `.schemathesis/` of its
+    // working directory, which must not be the source tree.
+    let cwd = app.data_dir.clone();
+    std::fs::create_dir_all(&cwd).unwrap();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(st)
             .args(&args)
+            .current_dir(cwd)
             .env("NO_COLOR", "1")
             .output()
             .unwrap()
@@ -455,9 +469,22 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         "schemathesis found problems:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // It really ran the three operations.
+    // It really ran every operation.
     let junit = std::fs::read_to_string(&report).unwrap();
-    for op in ["/api/v1/status", "/api/v1/status/batch", "/api/v1/recalls"] {
+    for op in [
+        "GET /api/v1/status",
+        "POST /api/v1/status/batch",
+        "GET /api/v1/recalls",
+        "POST /api/v1/units",
+        "POST /api/v1/sales",
+        "POST /api/v1/movements",
+        "GET /api/v1/units/{gtin}/{serial}/history",
+    ] {
         assert!(junit.contains(op), "{op} not tested:\n{stdout}");
     }
+    // … and got past the token check: the token was used.
+    assert!(
+        app.scalar("SELECT count(*) FROM api_tokens WHERE last_used_at IS NOT NULL") == 1,
+        "the token was never accepted:\n{stdout}"
+    );
 }

@@ -26,4 +26,5 @@ mod sales;
 mod smtp;
 mod staff;
 mod stations;
+mod tokens;
 mod warranty;

@@ -1,0 +1,3 @@
+DROP TABLE api_idempotency_keys;
+DROP TABLE api_token_reveals;
+DROP TABLE api_tokens;
