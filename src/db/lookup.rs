@@ -1,6 +1,8 @@
 //! The serial lookup: every unit whose serial matches what the customer gave, on any model.
 
 use chrono::NaiveDate;
+use diesel::dsl::AsSelect;
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -42,6 +44,25 @@ type MatchRow = (
     Option<LotWarranty>,
 );
 
+/// The columns of a [`MatchRow`], for every query that loads matches.
+type MatchColumns = (
+    AsSelect<UnitRow, Pg>,
+    AsSelect<ProductModel, Pg>,
+    AsSelect<Option<Lot>, Pg>,
+    AsSelect<UnitWarranty, Pg>,
+    AsSelect<Option<LotWarranty>, Pg>,
+);
+
+fn match_columns() -> MatchColumns {
+    (
+        UnitRow::as_select(),
+        ProductModel::as_select(),
+        Option::<Lot>::as_select(),
+        UnitWarranty::as_select(),
+        Option::<LotWarranty>::as_select(),
+    )
+}
+
 impl UnitMatch {
     fn from_row((unit, model, lot, unit_warranty, lot_warranty): MatchRow) -> Self {
         UnitMatch {
@@ -59,13 +80,7 @@ impl UnitMatch {
             .inner_join(product_models::table)
             .left_join(lots::table)
             .filter(units::id.eq_any(ids))
-            .select((
-                UnitRow::as_select(),
-                ProductModel::as_select(),
-                Option::<Lot>::as_select(),
-                UnitWarranty::as_select(),
-                Option::<LotWarranty>::as_select(),
-            ))
+            .select(match_columns())
             .load(conn)
             .await?;
         Ok(rows.into_iter().map(UnitMatch::from_row).collect())
@@ -107,13 +122,7 @@ impl UnitMatch {
             .inner_join(product_models::table)
             .left_join(lots::table)
             .filter(units::serial_key.eq_any(keys))
-            .select((
-                UnitRow::as_select(),
-                ProductModel::as_select(),
-                Option::<Lot>::as_select(),
-                UnitWarranty::as_select(),
-                Option::<LotWarranty>::as_select(),
-            ))
+            .select(match_columns())
             .load(conn)
             .await?;
         Ok(rows.into_iter().map(UnitMatch::from_row).collect())
