@@ -4,6 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -19,39 +21,51 @@ pub fn hash_token(token: &str) -> Vec<u8> {
 }
 
 /// Seals `secret` for the holder of `key` (a secret the database never holds, such as a session
-/// cookie): XOR with a SHA-256 key stream of `key` and a fresh random nonce. Returns (nonce,
-/// sealed). Integrity comes from the caller, who knows the secret's hash and checks the
-/// unsealed value against it.
-pub fn seal(key: &str, secret: &str) -> ([u8; 16], Vec<u8>) {
-    let mut nonce = [0u8; 16];
+/// cookie) with ChaCha20-Poly1305 under a fresh random nonce, bound to `context` (for example
+/// the id of the record it is stored with, so a sealed value cannot be moved to another one).
+/// Returns (nonce, sealed); `sealed` carries the 16-byte tag.
+pub fn seal(key: &str, context: &[u8], secret: &str) -> ([u8; 12], Vec<u8>) {
+    let mut nonce = [0u8; 12];
     rand::rng().fill_bytes(&mut nonce);
-    let sealed = xor_stream(key, &nonce, secret.as_bytes());
+    let sealed = cipher(key)
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: secret.as_bytes(),
+                aad: context,
+            },
+        )
+        // Encryption fails only for messages beyond 256 GiB.
+        .unwrap_or_default();
     (nonce, sealed)
 }
 
-/// The secret [`seal`] sealed, if `key` and `nonce` are the ones it used (otherwise garbage, or
-/// `None` when it is not even text).
-pub fn unseal(key: &str, nonce: &[u8], sealed: &[u8]) -> Option<String> {
-    String::from_utf8(xor_stream(key, nonce, sealed)).ok()
+/// The secret [`seal`] sealed, if `key`, `context` and `nonce` are the ones it used and nothing
+/// was altered; `None` otherwise.
+pub fn unseal(key: &str, context: &[u8], nonce: &[u8], sealed: &[u8]) -> Option<String> {
+    if nonce.len() != 12 {
+        return None;
+    }
+    let plain = cipher(key)
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: sealed,
+                aad: context,
+            },
+        )
+        .ok()?;
+    String::from_utf8(plain).ok()
 }
 
-fn xor_stream(key: &str, nonce: &[u8], data: &[u8]) -> Vec<u8> {
-    data.chunks(32)
-        .enumerate()
-        .flat_map(|(i, chunk)| {
-            let block = Sha256::new()
-                .chain_update(b"recall-portal seal v1\0")
-                .chain_update(key.as_bytes())
-                .chain_update(nonce)
-                .chain_update((i as u64).to_be_bytes())
-                .finalize();
-            chunk
-                .iter()
-                .zip(block)
-                .map(|(d, k)| d ^ k)
-                .collect::<Vec<u8>>()
-        })
-        .collect()
+/// The cipher keyed by SHA-256 of `key` (a 256-bit random secret already, so the hash only
+/// separates this use from the stored token hashes).
+fn cipher(key: &str) -> ChaCha20Poly1305 {
+    let k = Sha256::new()
+        .chain_update(b"recall-portal seal v2\0")
+        .chain_update(key.as_bytes())
+        .finalize();
+    ChaCha20Poly1305::new(&k)
 }
 
 /// Compares two secrets in time that does not depend on where they differ.
@@ -81,24 +95,26 @@ mod tests {
     }
 
     #[test]
-    fn a_sealed_secret_opens_only_with_its_key() {
+    fn a_sealed_secret_opens_only_with_its_key_and_context() {
         let (key, secret) = (new_token(), format!("rpt_{}", new_token()));
-        let (nonce, sealed) = seal(&key, &secret);
-        assert_eq!(sealed.len(), secret.len());
+        let (nonce, sealed) = seal(&key, b"7", &secret);
+        assert_eq!(sealed.len(), secret.len() + 16, "ciphertext and tag");
         assert!(
             !sealed
                 .windows(8)
                 .any(|w| secret.as_bytes().windows(8).any(|s| s == w))
         );
         assert_eq!(
-            unseal(&key, &nonce, &sealed).as_deref(),
+            unseal(&key, b"7", &nonce, &sealed).as_deref(),
             Some(secret.as_str())
         );
-        assert_ne!(
-            unseal(&new_token(), &nonce, &sealed).as_deref(),
-            Some(secret.as_str())
-        );
-        let (nonce2, sealed2) = seal(&key, &secret);
+        assert_eq!(unseal(&new_token(), b"7", &nonce, &sealed), None);
+        assert_eq!(unseal(&key, b"8", &nonce, &sealed), None, "another record");
+        assert_eq!(unseal(&key, b"7", &nonce[..8], &sealed), None);
+        let mut tampered = sealed.clone();
+        tampered[0] ^= 1;
+        assert_eq!(unseal(&key, b"7", &nonce, &tampered), None);
+        let (nonce2, sealed2) = seal(&key, b"7", &secret);
         assert_ne!(
             (nonce, &sealed),
             (nonce2, &sealed2),

@@ -210,7 +210,7 @@ pub async fn upload_scans<R: Read>(
     how: &str,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ImportOutcome, CountError> {
-    let catalogue = load_catalogue(client).await?;
+    let catalogue = load_catalogue(client, None).await?;
     let mut outcome = ImportOutcome::default();
     let tx = client.transaction().await?;
     lock(&tx, id).await?.writable(id)?;

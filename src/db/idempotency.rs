@@ -10,9 +10,6 @@ use tokio_postgres::error::SqlState;
 
 use super::api_tokens::IDEMPOTENCY_HOURS;
 
-/// How long a request waits for another one with the same key before it is answered 409.
-const WAIT: &str = "30s";
-
 /// What became of a claimed key.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -22,11 +19,13 @@ pub enum Claim {
     Replay { status: u16, body: String },
     /// Another request came with this key: answer 409, do nothing.
     OtherRequest,
-    /// A request with this key is still running after [`WAIT`]: answer 409, do nothing.
+    /// A request with this key is still running after the transaction's `lock_timeout`: answer
+    /// 409, do nothing.
     InProgress,
 }
 
-/// Claims `key` for `token_id` inside `tx`, the transaction that will do the work.
+/// Claims `key` for `token_id` inside `tx`, the transaction that will do the work (at READ
+/// COMMITTED, with a `lock_timeout`: how long to wait for another request with the key).
 /// `request_hash` identifies the request (method, path and body).
 pub async fn claim(
     tx: &Transaction<'_>,
@@ -34,8 +33,6 @@ pub async fn claim(
     key: &str,
     request_hash: &[u8],
 ) -> Result<Claim> {
-    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{WAIT}'"))
-        .await?;
     // A key whose day is over is taken over as if new.
     let claimed = tx
         .query_opt(
@@ -54,7 +51,6 @@ pub async fn claim(
         Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(Claim::InProgress),
         Err(e) => return Err(e.into()),
     };
-    tx.batch_execute("SET LOCAL lock_timeout = DEFAULT").await?;
     if claimed {
         return Ok(Claim::New);
     }

@@ -160,14 +160,19 @@ impl Model {
     }
 }
 
+/// The catalogue a batch of rows is checked against: every model and lot, or with `only_gtins`
+/// just those models and their lots (a request naming a few units need not read them all).
 pub(crate) async fn load_catalogue(
     client: &impl tokio_postgres::GenericClient,
+    only_gtins: Option<&[String]>,
 ) -> Result<Catalogue> {
+    let only: Option<Vec<&str>> = only_gtins.map(|g| g.iter().map(String::as_str).collect());
     let mut models = HashMap::new();
     for r in client
         .query(
-            "SELECT id, gtin, serials_case_sensitive, serial_format FROM product_models",
-            &[],
+            "SELECT id, gtin, serials_case_sensitive, serial_format FROM product_models
+             WHERE $1::text[] IS NULL OR gtin = ANY($1)",
+            &[&only],
         )
         .await?
     {
@@ -181,9 +186,14 @@ pub(crate) async fn load_catalogue(
             },
         );
     }
+    let model_ids: Vec<i64> = models.values().map(|m| m.id).collect();
     let mut lots = HashMap::new();
     for r in client
-        .query("SELECT id, model_id, code, production_date FROM lots", &[])
+        .query(
+            "SELECT id, model_id, code, production_date FROM lots
+             WHERE $1::boolean OR model_id = ANY($2)",
+            &[&only.is_none(), &model_ids],
+        )
         .await?
     {
         lots.insert(
@@ -557,7 +567,7 @@ pub async fn import_units<R: Read>(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ImportOutcome> {
     let started = std::time::Instant::now();
-    let catalogue = load_catalogue(client).await?;
+    let catalogue = load_catalogue(client, None).await?;
     if let Some(done) = import_fast(client, &mut open, &catalogue, actor, &mut progress).await? {
         tracing::info!(
             rows = done.rows,

@@ -73,7 +73,7 @@ pub async fn import_sales<R: Read>(
     today: NaiveDate,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ImportOutcome> {
-    let catalogue = load_catalogue(client).await?;
+    let catalogue = load_catalogue(client, None).await?;
     let mut outcome = ImportOutcome::default();
     let tx = client.transaction().await?;
     tx.batch_execute(STAGING).await?;

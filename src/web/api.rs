@@ -262,7 +262,7 @@ pub struct Refusal {
 pub struct ErrorDetail {
     /// Stable, for programs: e.g. `invalid_serial`, `not_found`, `too_many_requests`.
     #[schema(example = "invalid_serial")]
-    pub code: String,
+    pub code: &'static str,
     /// For people.
     #[schema(example = "A serial number has letters, digits and - . / only.")]
     pub message: String,
@@ -301,6 +301,12 @@ impl ApiError {
         self
     }
 
+    /// With a `Retry-After` header, in seconds.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// With the items that were refused.
     pub fn refused(mut self, refused: Vec<Refusal>) -> Self {
         self.refused = refused;
@@ -311,7 +317,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code,
                 message: self.message.clone(),
             },
             refused: self.refused.clone(),
@@ -332,6 +338,30 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",
                 format!("Too many lookups {whose}: wait {retry_after_secs} s."),
+            )
+        }
+    }
+}
+
+impl ApiError {
+    /// A limiter's refusal as the API answers it (`with_token`: the token's allowance).
+    pub fn over_limit(e: AppError, with_token: bool) -> Self {
+        match e {
+            AppError::TooManyRequests { retry_after_secs } => {
+                ApiError::too_many(retry_after_secs, with_token)
+            }
+            other => other.into(),
+        }
+    }
+
+    /// A 429 for an address that sent too many wrong tokens.
+    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("Too many wrong tokens from this address: wait {retry_after_secs} s."),
             )
         }
     }
@@ -530,7 +560,7 @@ async fn status(
         Some(BatchResult::Status(s)) => Ok(cors(HttpResponse::Ok().json(s))),
         Some(BatchResult::Invalid(i)) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            invalid_code(&i.error.code),
+            i.error.code,
             i.error.message,
         )),
         None => Err(ApiError::new(
@@ -541,15 +571,11 @@ async fn status(
     }
 }
 
-fn invalid_code(code: &str) -> &'static str {
-    match code {
-        "invalid_gtin" => "invalid_gtin",
-        _ => "invalid_serial",
-    }
-}
-
 /// Looks up to 1,000 serial numbers at once, in two queries whatever their number. One invalid
 /// item never fails the batch: its entry says why.
+///
+/// It only reads, so sending it again is always safe: it takes no `Idempotency-Key` (one sent
+/// is ignored), and a repeat answers with the status as it is then.
 #[utoipa::path(
     post,
     path = "/api/v1/status/batch",
@@ -636,8 +662,7 @@ async fn answer(state: &AppState, items: &[BatchItem]) -> Result<Vec<BatchResult
                 code: match e.field {
                     crate::domain::lookup::LookupField::Gtin => "invalid_gtin",
                     crate::domain::lookup::LookupField::Serial => "invalid_serial",
-                }
-                .to_owned(),
+                },
                 message: e.message,
             })
         })

@@ -29,11 +29,30 @@ fn unauthorized(code: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message).challenge(challenge)
 }
 
-/// The token the request carries: `None` without an `Authorization` header; a 401 for anything
-/// but a live token. A use is recorded at most once a minute.
+/// The token the request carries: `None` without an `Authorization: Bearer` header (another
+/// scheme, such as the Basic credentials a browser sends to a site behind a password, is not
+/// ours to judge); a 401 for anything but a live token. A wrong token counts as a failed sign-in
+/// attempt of the client's address, so guessing runs into the same 429 as guessing passwords.
+/// A use is recorded at most once a minute.
 async fn token_of(req: &HttpRequest) -> Result<Option<ApiToken>, ApiError> {
     let Some(header) = req.headers().get(AUTHORIZATION) else {
         return Ok(None);
+    };
+    let value = header.to_str().unwrap_or_default().trim();
+    let (scheme, secret) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let secret = secret.trim();
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "No state."))?;
+    let refuse = |e: ApiError| match state.auth_limiter.check(req) {
+        Ok(()) => e,
+        Err(super::AppError::TooManyRequests { retry_after_secs }) => {
+            ApiError::too_many_attempts(retry_after_secs)
+        }
+        Err(other) => other.into(),
     };
     let invalid = || {
         unauthorized(
@@ -42,29 +61,21 @@ async fn token_of(req: &HttpRequest) -> Result<Option<ApiToken>, ApiError> {
              `Authorization: Bearer <token>` with a token an administrator created.",
         )
     };
-    let value = header.to_str().map_err(|_| invalid())?;
-    let secret = match value.split_once(' ') {
-        Some((scheme, secret)) if scheme.eq_ignore_ascii_case("bearer") => secret.trim(),
-        _ => return Err(invalid()),
-    };
     if !looks_like_secret(secret) {
-        return Err(invalid());
+        return Err(refuse(invalid()));
     }
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "No state."))?;
     let mut conn = state.pool.get().await?;
-    let token = ApiToken::by_hash(&mut conn, &hash_token(secret))
-        .await?
-        .ok_or_else(invalid)?;
+    let Some(token) = ApiToken::by_hash(&mut conn, &hash_token(secret)).await? else {
+        return Err(refuse(invalid()));
+    };
     if let Some(when) = token.revoked_at {
-        return Err(unauthorized(
+        return Err(refuse(unauthorized(
             "invalid_token",
             &format!(
                 "This integration token was revoked on {}; ask an administrator for a new one.",
                 when.format("%Y-%m-%d")
             ),
-        ));
+        )));
     }
     token.touch(&mut conn, chrono::Utc::now()).await?;
     Ok(Some(token))
@@ -153,15 +164,11 @@ impl FromRequest for MaybeToken {
 impl MaybeToken {
     /// Counts `n` lookups against the token's allowance, or the client address's without one.
     pub fn charge(&self, state: &AppState, req: &HttpRequest, n: u32) -> Result<(), ApiError> {
-        let over = |e| match e {
-            super::AppError::TooManyRequests { retry_after_secs } => {
-                ApiError::too_many(retry_after_secs, self.0.is_some())
-            }
-            other => ApiError::from(other),
-        };
+        let with_token = self.0.is_some();
         match &self.0 {
-            Some(t) => state.token_limiter.check_n(t.id, n).map_err(over),
-            None => state.limiter.check_n(req, n).map_err(over),
+            Some(t) => state.token_limiter.check_n(t.id, n),
+            None => state.limiter.check_n(req, n),
         }
+        .map_err(|e| ApiError::over_limit(e, with_token))
     }
 }

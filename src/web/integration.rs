@@ -16,7 +16,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio_postgres::Transaction;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, Transaction};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -41,6 +42,9 @@ pub const WRITE_MAX_ITEMS: usize = 10_000;
 pub const WRITE_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// How long a write waits for a database connection of its own before answering 503.
 const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a write waits for a lock (another request with its Idempotency-Key, a sales
+/// import) before it answers.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -69,7 +73,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 // Bodies
 
 /// New units.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitsRequest {
     /// At most 10,000.
@@ -80,7 +84,7 @@ pub struct UnitsRequest {
 /// A unit to create: its model's GTIN and its serial, and optionally its lot (one of the
 /// model's lots) and manufacture date (else the lot's production date). It starts as
 /// `manufactured`, at no location: a `receive` movement puts it in stock.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUnitItem {
     /// 8, 12, 13 or 14 digits, with a valid check digit.
@@ -116,7 +120,7 @@ pub struct CreatedUnit {
 
 /// Units sold: one line per unit; lines with the same channel and order reference are one
 /// sale and must agree on its date and customer email.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesRequest {
     /// At least 1, at most 10,000.
@@ -124,7 +128,7 @@ pub struct SalesRequest {
     pub lines: Vec<SaleItem>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaleItem {
     #[schema(example = "09506000134352", pattern = r"^([0-9]{8}|[0-9]{12,14})$")]
@@ -152,7 +156,7 @@ pub struct SalesAnswer {
 }
 
 /// A stock movement: units received into a location, moved into it, or shipped from it.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MovementRequest {
     pub kind: MovementKind,
@@ -189,7 +193,7 @@ impl MovementKind {
 }
 
 /// One unit, by its model's GTIN and its serial.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitRef {
     #[schema(example = "09506000134352", pattern = r"^([0-9]{8}|[0-9]{12,14})$")]
@@ -228,7 +232,8 @@ pub struct HistoryAnswer {
     #[schema(example = "WH-EU")]
     pub location: Option<String>,
     pub warranty: Warranty,
-    /// When and by whom the unit was recorded (an import, a form, a token).
+    /// When and by whom the unit was recorded (an import, a form, a token), as `actor` of an
+    /// event says it.
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     /// Oldest first.
@@ -242,7 +247,10 @@ pub struct HistoryEventJson {
     /// `remedied`, `replaced`, `adjusted`, …
     #[schema(example = "received")]
     pub kind: String,
-    /// Who: `admin:<email>`, `customer:<account number>`, `token:<id> <name>`, a system job.
+    /// Who, by kind only: `staff`, `customer`, `integration` (another token), this token as
+    /// `token:<id> <name>`, or the name of a system job. People's emails and account numbers
+    /// never leave the portal this way.
+    #[schema(example = "staff")]
     pub actor: String,
     pub location: Option<String>,
     pub reference: Option<String>,
@@ -255,8 +263,8 @@ pub struct HistoryEventJson {
 /// A write's body, typed, with what identifies the request for its Idempotency-Key.
 struct Write<T> {
     body: T,
-    /// SHA-256 of the method and path and the body as canonical JSON (keys sorted, no
-    /// whitespace), so the same request sent with other spacing or key order is the same.
+    /// SHA-256 of the method and path and the typed body written out as JSON, so the same
+    /// request sent with other spacing or key order is the same.
     hash: Vec<u8>,
     key: Option<String>,
 }
@@ -267,7 +275,7 @@ fn bad(status: StatusCode, code: &'static str, message: impl Into<String>) -> Ap
 
 /// Reads a write after its token was checked: the Idempotency-Key, the media type, the size,
 /// the JSON and its shape, in that order.
-async fn read_write<T: DeserializeOwned>(
+async fn read_write<T: DeserializeOwned + Serialize>(
     req: &HttpRequest,
     payload: web::Payload,
     operation: &str,
@@ -325,33 +333,32 @@ async fn read_write<T: DeserializeOwned>(
         }
         Ok(Ok(b)) => b,
     };
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        bad(
-            StatusCode::BAD_REQUEST,
-            "bad_json",
-            format!("The body is not valid JSON: {e}"),
-        )
+    // Straight into the typed request: a body of the wrong shape stops at its first wrong
+    // value instead of being built up as a tree first.
+    let body: T = serde_json::from_slice(&bytes).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            bad(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("The body does not have the expected shape: {e}"),
+            )
+        } else {
+            bad(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                format!("The body is not valid JSON: {e}"),
+            )
+        }
     })?;
-    let canonical = serde_json::to_vec(&value).map_err(|e| {
-        bad(
-            StatusCode::BAD_REQUEST,
-            "bad_json",
-            format!("The body is not valid JSON: {e}"),
-        )
-    })?;
+    // The typed request written out again is canonical: fields in one order, no spacing, an
+    // absent optional field the same as null.
+    let canonical = serde_json::to_vec(&body).map_err(internal)?;
     let hash = Sha256::new()
         .chain_update(operation.as_bytes())
         .chain_update(b"\n")
         .chain_update(&canonical)
         .finalize()
         .to_vec();
-    let body = serde_json::from_value(value).map_err(|e| {
-        bad(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("The body does not have the expected shape: {e}"),
-        )
-    })?;
     Ok(Write { body, hash, key })
 }
 
@@ -416,8 +423,25 @@ impl Answer {
     }
 }
 
+/// A database failure as the API answers it: waiting too long for a lock is a 503 to retry
+/// (nothing was written), anything else a 500.
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::from(super::AppError::Internal(e.into()))
+    let e: anyhow::Error = e.into();
+    let lock_wait = e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::code)
+            == Some(&SqlState::LOCK_NOT_AVAILABLE)
+    });
+    if lock_wait {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Another write holds what this one needs (a sales import, say); nothing was \
+             written: try again in a few seconds.",
+        )
+        .retry_after(5);
+    }
+    ApiError::from(super::AppError::Internal(e))
 }
 
 /// Runs `work` in a transaction of its own connection (the sales path stages with COPY, which
@@ -442,7 +466,38 @@ async fn write_once<T>(
             ))
         })?;
     let mut client = state.bulk_client().await?;
-    let tx = client.transaction().await.map_err(internal)?;
+    // The key's wait below relies on READ COMMITTED (a later statement sees the other
+    // request's commit), whatever the database's default.
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(internal)?;
+    // No lock is waited for longer than this: a write held up by another one with the same
+    // key, or by a sales import, answers instead of holding a connection.
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = '{}s'",
+        LOCK_WAIT.as_secs()
+    ))
+    .await
+    .map_err(internal)?;
+    // The token is still live, and stays so until this commits: a revocation waits for it.
+    let live = tx
+        .query_opt(
+            "SELECT 1 FROM api_tokens WHERE id = $1 AND revoked_at IS NULL FOR SHARE",
+            &[&token.id],
+        )
+        .await
+        .map_err(internal)?;
+    if live.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "This integration token was revoked; ask an administrator for a new one.",
+        )
+        .challenge("Bearer realm=\"recall-portal\", error=\"invalid_token\""));
+    }
     if let Some(key) = &write.key {
         match idempotency::claim(&tx, token.id, key, &write.hash)
             .await
@@ -467,7 +522,8 @@ async fn write_once<T>(
                     "idempotency_key_in_use",
                     "A request with this Idempotency-Key is still being processed; try again \
                      in a moment to get its answer.",
-                ));
+                )
+                .retry_after(1));
             }
         }
     }
@@ -479,6 +535,18 @@ async fn write_once<T>(
     }
     tx.commit().await.map_err(internal)?;
     Ok(answer.response(false))
+}
+
+/// The GTINs a request names, as stored (14 digits): the catalogue it needs. One that does not
+/// parse is refused item by item later.
+fn gtins_named<'a>(gtins: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut v: Vec<String> = gtins
+        .filter_map(|g| Gtin::parse(g.trim()).ok())
+        .map(|g| g.as_string())
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 fn refusals(errors: Vec<RowError>) -> Vec<Refusal> {
@@ -528,7 +596,11 @@ pub(super) async fn create_units(
     check_count(items.len(), "units")?;
     let actor = auth.token.actor();
     write_once(&state, &auth.token, &write, async |tx| {
-        let catalogue = load_catalogue(tx).await.map_err(internal)?;
+        if items.is_empty() {
+            return Answer::invalid("invalid_body", "Send at least one unit.");
+        }
+        let gtins = gtins_named(items.iter().map(|i| i.gtin.as_str()));
+        let catalogue = load_catalogue(tx, Some(&gtins)).await.map_err(internal)?;
         let mut refused = Vec::new();
         let mut new: Vec<NewUnit> = Vec::with_capacity(items.len());
         // Each new unit's position in the request and its GTIN as stored.
@@ -635,7 +707,8 @@ pub(super) async fn link_sales(
         if items.is_empty() {
             return Answer::invalid("invalid_body", "Send at least one line.");
         }
-        let catalogue = load_catalogue(tx).await.map_err(internal)?;
+        let gtins = gtins_named(items.iter().map(|i| i.gtin.as_str()));
+        let catalogue = load_catalogue(tx, Some(&gtins)).await.map_err(internal)?;
         let mut refused = Vec::new();
         let mut lines = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -747,7 +820,8 @@ pub(super) async fn move_stock(
                 "A reference has at most 64 characters, on one line.",
             );
         }
-        let catalogue = load_catalogue(tx).await.map_err(internal)?;
+        let gtins = gtins_named(m.units.iter().map(|u| u.gtin.as_str()));
+        let catalogue = load_catalogue(tx, Some(&gtins)).await.map_err(internal)?;
         let code = m.location.trim().to_ascii_uppercase();
         let Some(location) = catalogue.location(&code) else {
             return Answer::invalid(
@@ -869,12 +943,7 @@ pub(super) async fn history(
     state
         .token_limiter
         .check_n(auth.token.id, 1)
-        .map_err(|e| match e {
-            super::AppError::TooManyRequests { retry_after_secs } => {
-                ApiError::too_many(retry_after_secs, true)
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| ApiError::over_limit(e, true))?;
     let gtin = Gtin::parse(&gtin)
         .map_err(|e| {
             bad(
@@ -922,20 +991,32 @@ pub(super) async fn history(
         location: h.location,
         warranty,
         created_at: h.created_at,
-        created_by: h.created_by,
+        created_by: actor_for(&h.created_by, &auth.token),
         events: h
             .events
             .into_iter()
             .map(|e| HistoryEventJson {
                 at: e.at,
                 kind: e.kind,
-                actor: e.actor,
+                actor: actor_for(&e.actor, &auth.token),
                 location: e.location,
                 reference: e.reference,
                 note: e.note,
             })
             .collect(),
     }))
+}
+
+/// An event's actor as a token holder may see it: the kind of person, never who; the asking
+/// token itself by name; system jobs as they are.
+fn actor_for(actor: &str, token: &ApiToken) -> String {
+    match actor.split_once(':').map(|(kind, _)| kind) {
+        Some("admin" | "staff") => "staff".into(),
+        Some("customer") => "customer".into(),
+        Some("token") if actor == token.actor() => actor.into(),
+        Some("token") => "integration".into(),
+        _ => actor.into(),
+    }
 }
 
 /// The `Idempotency-Key` header of a write.

@@ -10,12 +10,12 @@
 //! cost no database query and are not counted (unless the product is missing from the catalogue
 //! this process holds: then its one query counts); the model page counts.
 
-use actix_web::body::BoxBody;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Map, Value, json};
 
+use super::api::ApiError;
 use super::error::ErrorPage;
 use super::{AppError, AppState, encode_query};
 use crate::db::catalogue::ProductModel;
@@ -231,47 +231,27 @@ impl ResolveError {
         }
     }
 
-    /// The error's code and message in a JSON answer.
-    fn code_and_message(&self) -> (&'static str, String) {
-        match self {
-            ResolveError::InvalidLink(m) => ("invalid_link", m.clone()),
-            ResolveError::UnknownLinkType(m) => ("unknown_link_type", m.clone()),
-            ResolveError::UnknownProduct(g) => ("product_not_found", no_product(g)),
-            ResolveError::MethodNotAllowed => (
-                "method_not_allowed",
-                "A product link answers GET, HEAD and OPTIONS only.".to_owned(),
-            ),
-            ResolveError::App(AppError::TooManyRequests { retry_after_secs }) => (
-                "too_many_requests",
-                format!(
-                    "Too many lookups from your address: wait {retry_after_secs} seconds and try again."
-                ),
-            ),
-            ResolveError::App(AppError::Unavailable(_)) => (
-                "unavailable",
-                "The portal cannot reach its database right now: try again in a minute.".to_owned(),
-            ),
-            ResolveError::App(_) => (
-                "internal",
-                format!(
-                    "Something went wrong on our side (reference {}).",
-                    super::request_id::current_request_id()
-                ),
-            ),
-        }
-    }
-
-    /// The error as `{"error": {"code", "message"}}`, with the status and headers (such as
-    /// Retry-After) the page would have had; rendering the page also logs what needs logging.
+    /// The error as every answer under `/api` gives it: `{"error": {"code", "message"}}`, with
+    /// its status and headers (such as Retry-After).
     fn json(self) -> HttpResponse {
-        let (code, message) = self.code_and_message();
-        let body = json!({ "error": { "code": code, "message": message } }).to_string();
-        let mut res = self.html().set_body(BoxBody::new(body));
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        res
+        let e = match self {
+            ResolveError::InvalidLink(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_link", m)
+            }
+            ResolveError::UnknownLinkType(m) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_link_type", m)
+            }
+            ResolveError::UnknownProduct(g) => {
+                ApiError::new(StatusCode::NOT_FOUND, "product_not_found", no_product(&g))
+            }
+            ResolveError::MethodNotAllowed => ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "A product link answers GET, HEAD and OPTIONS only.",
+            ),
+            ResolveError::App(e) => ApiError::from(e),
+        };
+        e.error_response()
     }
 }
 

@@ -1,8 +1,8 @@
 //! Integration tokens for administrators (`/admin/tokens`): the list (name, scopes, created,
 //! last used, revoked), creating one and revoking one. A new token's secret is shown exactly
-//! once, on the page the creation redirects to: until then it waits in the database sealed with
-//! a key derived from the admin's session cookie (which the database never holds), and it is
-//! deleted as it is shown. Only its SHA-256 stays.
+//! once, on the page the creation redirects to: until then it waits in the database sealed
+//! (ChaCha20-Poly1305) with a key derived from the admin's session cookie, which the database
+//! never holds, and it is deleted as it is shown. Only its SHA-256 stays.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
@@ -200,7 +200,7 @@ async fn create(
         }
     };
     let secret = format!("{SECRET_PREFIX}{}", new_token());
-    let (nonce, sealed) = seal(&cookie_of(&req)?, &secret);
+    let cookie = cookie_of(&req)?;
     let ip = state.limiter.client_ip(&req).map(|i| i.to_string());
     let session_hash = f.session.token_hash.clone();
     let mut conn = state.pool.get().await?;
@@ -209,6 +209,7 @@ async fn create(
             let token =
                 ApiToken::create(conn, &hash_token(&secret), &name, &chosen, admin.account.id)
                     .await?;
+            let (nonce, sealed) = seal(&cookie, &token.id.to_be_bytes(), &secret);
             TokenReveal::store(conn, token.id, &session_hash, &nonce, &sealed).await?;
             let detail = format!(
                 "#{} {} ({})",
@@ -261,8 +262,10 @@ async fn created(
         .ok_or_else(|| AppError::not_found("No such token", "This token does not exist."))?;
     let sealed = TokenReveal::take(&mut conn, id, &user.session.token_hash).await?;
     let cookie = cookie_of(&req)?;
-    let mut secret = sealed.and_then(|(nonce, sealed)| unseal(&cookie, &nonce, &sealed));
-    // What comes out must be this token's secret (its hash is the token's).
+    let mut secret =
+        sealed.and_then(|(nonce, sealed)| unseal(&cookie, &id.to_be_bytes(), &nonce, &sealed));
+    // What comes out must be this token's secret (its hash is the token's): a second check,
+    // beside the seal's own tag.
     if let Some(s) = &secret {
         let owner = ApiToken::by_hash(&mut conn, &hash_token(s)).await?;
         if owner.is_none_or(|t| t.id != id) {

@@ -346,6 +346,39 @@ async fn customers_and_staff_cannot_reach_the_token_pages() {
 // Authentication
 
 #[tokio::test]
+async fn guessing_tokens_runs_into_the_addresss_sign_in_allowance() {
+    let app = spawn_app_with(|c| c.auth_rate_per_minute = 3).await;
+    let admin = admin(&app).await;
+    let (_, read) = create_token(&app, &admin, "Reader", &["read"]).await;
+    let status = |auth: String| {
+        app.client
+            .get(format!("{}/api/v1/status?serial=SN0700", app.address))
+            .header("authorization", auth)
+            .send()
+    };
+    let mut seen = Vec::new();
+    for i in 0..5 {
+        let r = status(format!("Bearer rpt_{}", format!("{i}").repeat(43)))
+            .await
+            .unwrap();
+        seen.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().get("retry-after").is_some());
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], "too_many_requests");
+        }
+    }
+    // The admin's sign-in was one attempt of the same address too.
+    let first_429 = seen.iter().position(|s| *s == 429).expect("a 429");
+    assert!((1..=3).contains(&first_429), "{seen:?}");
+    assert!(seen[..first_429].iter().all(|s| *s == 401), "{seen:?}");
+    assert!(seen[first_429..].iter().all(|s| *s == 429), "{seen:?}");
+    // A valid token is not a failed attempt: it still answers from the same address.
+    let r = status(format!("Bearer {read}")).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
 async fn missing_unknown_and_wrong_scope_tokens_get_json_401_and_403() {
     let app = spawn_app().await;
     let admin = admin(&app).await;
@@ -376,12 +409,44 @@ async fn missing_unknown_and_wrong_scope_tokens_get_json_401_and_403() {
     let a = get(&app, &history, None).await;
     assert_eq!((a.status, code(&a)), (401, "unauthorized"));
 
-    // Unknown, malformed, other schemes.
+    // Another scheme (a browser's Basic credentials for a site behind a password) is no
+    // token: public reads answer, token endpoints ask for one.
+    for path in [history.as_str(), "/api/v1/units"] {
+        let r = app
+            .client
+            .request(
+                if path == "/api/v1/units" {
+                    reqwest::Method::POST
+                } else {
+                    reqwest::Method::GET
+                },
+                format!("{}{path}", app.address),
+            )
+            .header("authorization", format!("Basic {read}"))
+            .header("content-type", "application/json")
+            .body(units.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "unauthorized", "{path}");
+    }
+    let r = app
+        .client
+        .get(format!("{}/api/v1/status?serial=SN0700", app.address))
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Unknown and malformed bearer tokens.
     let fake = format!("rpt_{}", "A".repeat(43));
     for header in [
         format!("Bearer {fake}"),
         "Bearer nonsense".to_owned(),
-        format!("Basic {read}"),
+        "bearer   ".to_owned(),
         "Bearer".to_owned(),
     ] {
         let r = app
@@ -1032,6 +1097,15 @@ async fn a_units_history_answers_what_it_is_and_what_happened_to_it() {
     let app = spawn_app().await;
     let admin = admin(&app).await;
     let (_, read) = create_token(&app, &admin, "Repair shop", &["read"]).await;
+    // Who did what is told by kind: no staff email or customer number leaves this way.
+    app.sql(&format!(
+        "INSERT INTO unit_events (unit_id, kind, actor, occurred_at)
+         SELECT u.id, k, a, now() + make_interval(secs => n)
+         FROM units u JOIN product_models m ON m.id = u.model_id,
+              (VALUES ('adjusted', 'admin:alice@example.com', 1), ('registered', 'customer:C-100042', 2),
+                      ('moved', 'token:999 Other shop', 3)) AS e (k, a, n)
+         WHERE m.gtin = '{BATTERY}' AND u.serial = 'SN1500'"
+    ));
     let a = get(
         &app,
         &format!("/api/v1/units/{BATTERY}/sn1500/history"),
@@ -1048,6 +1122,20 @@ async fn a_units_history_answers_what_it_is_and_what_happened_to_it() {
     assert_eq!(h["product"]["brand"], "Arden Tools");
     assert_eq!(h["created_by"], "demo-seed");
     assert_eq!(h["events"][0]["kind"], "received");
+    let actors: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .take(3)
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["integration", "customer", "staff"]);
+    assert!(
+        !a.text.contains("alice@")
+            && !a.text.contains("C-100042")
+            && !a.text.contains("Other shop")
+    );
     assert!(h["warranty"]["status"].is_string());
     // A GTIN-13 is the same model; the case-sensitive seat needs its exact serial.
     let a = get(
@@ -1343,4 +1431,74 @@ async fn the_housekeeping_forgets_unseen_secrets_and_day_old_keys() {
     // The page the creation led to no longer shows the secret.
     let (_, page, _) = app.get_with(&admin, &location.unwrap()).await;
     assert!(secret_in(&page).is_none(), "{page}");
+}
+
+#[tokio::test]
+async fn a_revoked_token_writes_nothing_and_empty_or_oversized_writes_are_refused() {
+    let app = spawn_app().await;
+    let admin = admin(&app).await;
+    let (id, secret) =
+        create_token(&app, &admin, "ERP", &["read", "stock:write", "sales:write"]).await;
+    // Nothing to write: 422 for each, and an empty list of units like the others.
+    for (path, body) in [
+        ("/api/v1/units", json!({"units": []})),
+        ("/api/v1/sales", json!({"lines": []})),
+        (
+            "/api/v1/movements",
+            json!({"kind": "receive", "location": "WH-EU", "units": []}),
+        ),
+    ] {
+        let a = post(&app, path, &secret, None, body).await;
+        assert_eq!((a.status, code(&a)), (422, "invalid_body"), "{path}");
+    }
+    // Over 4 MiB: 413 before anything is parsed.
+    let big = format!(
+        r#"{{"units": [{}]}}"#,
+        vec![format!(r#"{{"gtin": "{BATTERY}", "serial": "SN1"}}"#); 110_000].join(",")
+    );
+    assert!(big.len() > 4 * 1024 * 1024);
+    let a = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/units",
+        Some(&secret),
+        None,
+        Some(big),
+    )
+    .await;
+    assert_eq!(
+        (a.status, code(&a)),
+        (413, "payload_too_large"),
+        "{}",
+        a.text
+    );
+
+    let units_before = app.scalar("SELECT count(*) FROM units");
+    app.sql(&format!(
+        "UPDATE api_tokens SET revoked_at = now(), revoked_by = created_by WHERE id = {id}"
+    ));
+    for (path, body) in [
+        (
+            "/api/v1/units",
+            json!({"units": [{"gtin": BATTERY, "serial": "SN9200"}]}),
+        ),
+        (
+            "/api/v1/sales",
+            json!({"lines": [{"gtin": BATTERY, "serial": "SN0700", "order_ref": "O-1",
+                              "channel": "web", "sold_on": "2026-01-02"}]}),
+        ),
+        (
+            "/api/v1/movements",
+            json!({"kind": "ship", "location": "WH-EU", "units": [{"gtin": BATTERY, "serial": "SN1500"}]}),
+        ),
+    ] {
+        let a = post(&app, path, &secret, Some("k-1"), body).await;
+        assert_eq!((a.status, code(&a)), (401, "invalid_token"), "{path}");
+    }
+    assert_eq!(app.scalar("SELECT count(*) FROM units"), units_before);
+    assert_eq!(app.scalar("SELECT count(*) FROM api_idempotency_keys"), 0);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM unit_events WHERE occurred_at > now() - interval '1 minute' AND actor LIKE 'token:%'"),
+        0
+    );
 }
