@@ -1,16 +1,23 @@
-//! The lookup benchmark's baseline: the least a server can do to answer `GET /check?serial=S`:
-//! actix-web, one tokio-postgres connection per worker with a prepared statement, the same
-//! indexed query as the portal, and a small page with its fields HTML-escaped.
+//! The lookup benchmark's baseline: the least a server can do to answer `GET /check?serial=S`
+//! (the lookup page) and `GET /status?serial=S[&gtin=G]` (the JSON status of
+//! `/api/v1/status`): actix-web, one tokio-postgres connection per worker with a prepared
+//! statement, the same indexed query as the portal (units by `serial_key = ANY($1)` with their
+//! model and lot, the model's case rule applied), and a small page with its fields HTML-escaped
+//! or the portal's JSON shape serialized by serde_json (warranty status and end from the unit's
+//! dates and the model's terms; no recall query, so always no recall).
 //!
 //! `DATABASE_URL=postgres://… BIND=127.0.0.1:18182 cargo run --release --example baseline`
 
 use std::fmt::Write;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use tokio_postgres::{Client, NoTls, Statement};
+use chrono::{Days, Months, NaiveDate};
+use serde::Serialize;
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 const SQL: &str = "SELECT u.serial, u.serial_key, m.serials_case_sensitive, m.name, m.brand, m.model_number, m.gtin, \
-     l.code, l.production_date, l.expiry_date, u.manufactured_on, m.warranty_months \
+     l.code, l.production_date, m.sku, u.manufactured_on, m.warranty_months, m.warranty_start_rule, \
+     m.warranty_grace_days, u.sold_on, u.purchased_on, u.warranty_extra_months, u.warranty_extended_to \
      FROM units u JOIN product_models m ON m.id = u.model_id LEFT JOIN lots l ON l.id = u.lot_id \
      WHERE u.serial_key = ANY($1)";
 
@@ -37,16 +44,40 @@ fn escape(s: &str) -> String {
 #[derive(serde::Deserialize)]
 struct Params {
     serial: String,
+    gtin: Option<String>,
+}
+
+/// The units stored under the serial as typed or folded to upper case, of which those that are
+/// the serial under their model's case rule (and on `gtin`, when given).
+async fn lookup(
+    db: &Db,
+    typed: &str,
+    gtin: Option<&str>,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let folded = typed.to_ascii_uppercase();
+    let keys = if folded == typed {
+        vec![folded.clone()]
+    } else {
+        vec![typed.to_owned(), folded.clone()]
+    };
+    let rows = db.client.query(&db.lookup, &[&keys]).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            let cs: bool = r.get(2);
+            let matches = if cs {
+                r.get::<_, &str>(0) == typed
+            } else {
+                r.get::<_, &str>(1) == folded
+            };
+            matches && gtin.is_none_or(|g| r.get::<_, &str>(6) == g)
+        })
+        .collect())
 }
 
 async fn check(db: web::Data<Db>, params: web::Query<Params>) -> HttpResponse {
-    let typed = params.serial.trim().to_owned();
-    let folded = typed.to_ascii_uppercase();
-    let rows = match db
-        .client
-        .query(&db.lookup, &[&vec![typed.clone(), folded.clone()]])
-        .await
-    {
+    let typed = params.serial.trim();
+    let rows = match lookup(&db, typed, None).await {
         Ok(r) => r,
         Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
     };
@@ -54,20 +85,17 @@ async fn check(db: web::Data<Db>, params: web::Query<Params>) -> HttpResponse {
     body.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Product check</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><header><a href=\"/\">Product safety &amp; warranty</a></header><main>");
     let mut found = 0;
     for r in rows {
-        let (serial, key, cs): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
-        if (cs && serial != typed) || (!cs && key != folded) {
-            continue;
-        }
+        let serial: &str = r.get(0);
         found += 1;
         let lot: Option<String> = r.get(7);
-        let made: Option<chrono::NaiveDate> = r.get(10);
+        let made: Option<NaiveDate> = r.get::<_, Option<NaiveDate>>(10).or(r.get(8));
         let months: i32 = r.get(11);
         let _ = write!(
             body,
             "<section><p>Serial number <code>{}</code></p><h1>{} {}</h1><dl><dt>Model</dt><dd>{}</dd><dt>GTIN</dt><dd>{}</dd><dt>Lot</dt><dd>{}</dd></dl></section>\
              <section><h2>Safety recall: no open recall</h2><p>This unit is not affected by any product safety recall. If that changes we tell registered owners directly.</p></section>\
              <section><h2>Warranty: {} months from {}</h2></section>",
-            escape(&serial),
+            escape(serial),
             escape(r.get::<_, &str>(4)),
             escape(r.get::<_, &str>(3)),
             escape(r.get::<_, &str>(5)),
@@ -86,6 +114,125 @@ async fn check(db: web::Data<Db>, params: web::Query<Params>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(body)
+}
+
+/// The JSON of `GET /api/v1/status`, the same fields.
+#[derive(Serialize)]
+struct StatusAnswer<'a> {
+    query: QueryEcho<'a>,
+    matches: Vec<Match<'a>>,
+}
+
+#[derive(Serialize)]
+struct QueryEcho<'a> {
+    serial: &'a str,
+    gtin: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Match<'a> {
+    gtin: &'a str,
+    serial: &'a str,
+    product: Product<'a>,
+    recall: Recall,
+    warranty: Warranty,
+}
+
+#[derive(Serialize)]
+struct Product<'a> {
+    name: &'a str,
+    brand: &'a str,
+    model: &'a str,
+}
+
+#[derive(Serialize)]
+struct Recall {
+    status: &'static str,
+    campaigns: [(); 0],
+}
+
+#[derive(Serialize)]
+struct Warranty {
+    status: &'static str,
+    ends_on: Option<NaiveDate>,
+}
+
+/// The warranty from the model's terms and the unit's dates: from the sale (else the purchase,
+/// else manufacture plus the grace days), or from manufacture; the term plus extra months, or a
+/// later end.
+fn warranty(r: &Row, today: NaiveDate) -> Warranty {
+    let made: Option<NaiveDate> = r.get::<_, Option<NaiveDate>>(10).or(r.get(8));
+    let start = if r.get::<_, &str>(12) == "manufacture" {
+        made
+    } else {
+        let grace = u64::try_from(r.get::<_, i32>(13)).unwrap_or(0);
+        r.get::<_, Option<NaiveDate>>(14)
+            .or(r.get(15))
+            .or(made.and_then(|m| m.checked_add_days(Days::new(grace))))
+    };
+    let Some(start) = start else {
+        return Warranty {
+            status: "unknown",
+            ends_on: None,
+        };
+    };
+    let months = u32::try_from(r.get::<_, i32>(11) + r.get::<_, i32>(16)).unwrap_or(0);
+    let term = start
+        .checked_add_months(Months::new(months))
+        .and_then(|d| d.pred_opt());
+    let end = term.max(r.get(17)).unwrap_or(start);
+    let status = if today < start {
+        "not_started"
+    } else if today <= end {
+        "active"
+    } else {
+        "expired"
+    };
+    Warranty {
+        status,
+        ends_on: Some(end),
+    }
+}
+
+async fn status(db: web::Data<Db>, params: web::Query<Params>) -> HttpResponse {
+    let typed = params.serial.trim();
+    let rows = match lookup(&db, typed, params.gtin.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => {
+            return HttpResponse::InternalServerError().json(
+                serde_json::json!({ "error": { "code": "internal", "message": e.to_string() } }),
+            );
+        }
+    };
+    let today = chrono::Utc::now().date_naive();
+    let mut matches: Vec<Match> = rows
+        .iter()
+        .map(|r| Match {
+            gtin: r.get(6),
+            serial: r.get(0),
+            product: Product {
+                name: r.get(3),
+                brand: r.get(4),
+                model: r.get(9),
+            },
+            recall: Recall {
+                status: "none",
+                campaigns: [],
+            },
+            warranty: warranty(r, today),
+        })
+        .collect();
+    matches
+        .sort_by(|a, b| (a.product.brand, a.product.name).cmp(&(b.product.brand, b.product.name)));
+    HttpResponse::Ok()
+        .insert_header(("access-control-allow-origin", "*"))
+        .json(StatusAnswer {
+            query: QueryEcho {
+                serial: &params.serial,
+                gtin: params.gtin.as_deref(),
+            },
+            matches,
+        })
 }
 
 #[actix_web::main]
@@ -108,6 +255,7 @@ async fn main() -> std::io::Result<()> {
                 }
             })
             .route("/check", web::get().to(check))
+            .route("/status", web::get().to(status))
     })
     .bind(bind)?
     .run()

@@ -1,7 +1,8 @@
 //! The batch benchmark's load generator: serials looked up per second, either through the
 //! portal's `POST /api/v1/status/batch` or with the bare query a batch needs at least (units by
 //! `serial_key = ANY($1)`, prepared, straight on PostgreSQL). Batches of `BATCH` random existing
-//! serials `BN000000 … BN(UNITS-1)`, `CONNS` at a time, for `SECS` seconds; prints one JSON line.
+//! serials of the benchmark data set (`bench/dataset.sql`: `BC00000000 … BC(UNITS-1)`, eight
+//! digits), `CONNS` at a time, for `SECS` seconds; prints one JSON line.
 //!
 //! `MODE=api URL=http://127.0.0.1:18183 cargo run --release --example batch_load`
 //! `MODE=sql DATABASE_URL=postgres://… cargo run --release --example batch_load`
@@ -32,7 +33,7 @@ impl Rng {
 
     fn serials(&mut self, n: usize, units: u64) -> Vec<String> {
         (0..n)
-            .map(|_| format!("BN{:06}", self.next() % units))
+            .map(|_| format!("BC{:08}", self.next() % units))
             .collect()
     }
 }
@@ -40,7 +41,7 @@ impl Rng {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mode = env("MODE", "api");
-    let units: u64 = env("UNITS", "1000000").parse()?;
+    let units: u64 = env("UNITS", "10000000").parse()?;
     let batch: usize = env("BATCH", "1000").parse()?;
     let conns: usize = env("CONNS", "4").parse()?;
     let secs: u64 = env("SECS", "20").parse()?;

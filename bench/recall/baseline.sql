@@ -1,7 +1,8 @@
 -- The same work as a launch, hand-written: the affected units of campaign :id stored, one notice
 -- per owner address queued in the outbox (a shared template, each owner's units and link filled
 -- in) and recorded, units marked notified or unreachable, in one transaction. Straight from
--- `units` each time (no temporary affected set): the owners first, then every unit once.
+-- `units` each time (no temporary affected set): the owners first, then every unit once. For
+-- campaigns of whole models (bench/recall/campaign.sql).
 \set ON_ERROR_STOP on
 BEGIN;
 SET LOCAL work_mem = '256MB';
@@ -11,7 +12,6 @@ SELECT nextval('recall_notices_id_seq') AS notice_id, nextval('outbox_id_seq') A
        md5(random()::text) || md5(random()::text) AS token,
        string_agg(u.serial, E'\n' ORDER BY u.serial_key) AS units
 FROM recall_targets t JOIN units u ON u.model_id = t.model_id
- AND u.serial_key BETWEEN t.key_from AND t.key_to
 JOIN registrations r ON r.unit_id = u.id AND r.status = 'active'
 WHERE t.campaign_id = :id GROUP BY r.contact_email;
 WITH tpl AS (INSERT INTO mail_templates (body_text, body_html)
@@ -26,7 +26,6 @@ INSERT INTO recall_units (campaign_id, unit_id, lot_id, state, notice_id)
 SELECT :id, u.id, u.lot_id, CASE WHEN o.notice_id IS NULL THEN 'unreachable' ELSE 'notified' END,
        o.notice_id
 FROM recall_targets t JOIN units u ON u.model_id = t.model_id
- AND u.serial_key BETWEEN t.key_from AND t.key_to
 LEFT JOIN registrations r ON r.unit_id = u.id AND r.status = 'active'
 LEFT JOIN owners o ON o.email = r.contact_email
 WHERE t.campaign_id = :id;
