@@ -2,6 +2,12 @@
 
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: answering a batch of 1,000 serials makes tens of
+/// thousands of small allocations, and glibc's malloc was a third of the portal's CPU time
+/// there (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match recall_portal::cli::run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,7 @@
 //! The serial lookup: every unit whose serial matches what the customer gave, on any model.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use diesel::dsl::AsSelect;
 use diesel::pg::Pg;
@@ -126,6 +128,73 @@ impl UnitMatch {
             .load(conn)
             .await?;
         Ok(rows.into_iter().map(UnitMatch::from_row).collect())
+    }
+
+    /// [`UnitMatch::candidates`] for a batch of up to a thousand lookups: the units alone in one
+    /// indexed query, then their models and lots by id. Joined in one query, each model's row
+    /// travelled (and was decoded) once per unit, and the planner merged with a scan of the
+    /// whole `lots` index: at 10,000,000 units, 10 ms for 1,000 serials against 4.5 ms for
+    /// the units alone.
+    pub async fn candidates_many(
+        conn: &mut AsyncPgConnection,
+        keys: &[String],
+    ) -> QueryResult<Vec<Self>> {
+        type Row = (UnitRow, i64, Option<i64>, UnitWarranty);
+        let rows: Vec<Row> = units::table
+            .filter(units::serial_key.eq_any(keys))
+            .select((
+                UnitRow::as_select(),
+                units::model_id,
+                units::lot_id,
+                UnitWarranty::as_select(),
+            ))
+            .load(conn)
+            .await?;
+        let mut model_ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        model_ids.sort_unstable();
+        model_ids.dedup();
+        let mut lot_ids: Vec<i64> = rows.iter().filter_map(|r| r.2).collect();
+        lot_ids.sort_unstable();
+        lot_ids.dedup();
+        let models: HashMap<i64, ProductModel> = if model_ids.is_empty() {
+            HashMap::new()
+        } else {
+            product_models::table
+                .filter(product_models::id.eq_any(&model_ids))
+                .select(ProductModel::as_select())
+                .load(conn)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m))
+                .collect()
+        };
+        let lots: HashMap<i64, (Lot, LotWarranty)> = if lot_ids.is_empty() {
+            HashMap::new()
+        } else {
+            lots::table
+                .filter(lots::id.eq_any(&lot_ids))
+                .select((Lot::as_select(), LotWarranty::as_select()))
+                .load::<(Lot, LotWarranty)>(conn)
+                .await?
+                .into_iter()
+                .map(|(l, w)| (l.id, (l, w)))
+                .collect()
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(unit, model_id, lot_id, unit_warranty)| {
+                // A unit's model exists (a foreign key; models are never deleted).
+                let model = models.get(&model_id)?.clone();
+                let lot = lot_id.and_then(|id| lots.get(&id));
+                Some(UnitMatch {
+                    unit,
+                    model,
+                    lot: lot.map(|(l, _)| l.clone()),
+                    unit_warranty: Some(unit_warranty),
+                    lot_warranty: lot.map(|(_, w)| *w),
+                })
+            })
+            .collect())
     }
 
     /// The candidates that are `serial` under their model's case rule (and on `gtin`, when

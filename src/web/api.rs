@@ -678,7 +678,12 @@ async fn answer(state: &AppState, items: &[BatchItem]) -> Result<Vec<BatchResult
     let candidates = if keys.is_empty() {
         Vec::new()
     } else {
-        UnitMatch::candidates(&mut conn, &keys).await?
+        // One lookup: one joined query. A batch: the units, then their models and lots.
+        if items.len() == 1 {
+            UnitMatch::candidates(&mut conn, &keys).await?
+        } else {
+            UnitMatch::candidates_many(&mut conn, &keys).await?
+        }
     };
     let ids: Vec<i64> = candidates.iter().map(|c| c.unit.id).collect();
     let recalls = if ids.is_empty() {
