@@ -140,6 +140,10 @@ impl Database {
             password_file: dir.join("postgres.password"),
             log_file: dir.join("postgres.log"),
             throwaway: false,
+            shared_buffers_mb: match config.pg_shared_buffers_mb {
+                0 => crate::db::embedded::default_shared_buffers_mb(),
+                mb => mb,
+            },
         })?;
         if cluster.initialised_now {
             tracing::info!(dir = %cluster.data_dir().display(), "created a new PostgreSQL cluster");

@@ -18,6 +18,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// The embedded cluster's shared_buffers in MB (0 = a quarter of the machine's memory,
+    /// between 128 MB and 4 GB). Unused with DATABASE_URL.
+    #[arg(long, env = "PORTAL_PG_SHARED_BUFFERS_MB", default_value_t = 0)]
+    pub pg_shared_buffers_mb: u64,
+
     /// Maximum database connections per portal process.
     #[arg(long, env = "PORTAL_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
