@@ -904,15 +904,39 @@ pub async fn of_units(
     conn: &mut AsyncPgConnection,
     unit_ids: &[i64],
 ) -> diesel::QueryResult<Vec<UnitRecall>> {
-    diesel::sql_query(
-        "SELECT ru.unit_id, c.code, c.title, c.what_to_do, c.remedy_available, ru.remedied_on
-         FROM recall_units ru JOIN recall_campaigns c ON c.id = ru.campaign_id
-         WHERE ru.unit_id = ANY ($1) AND c.status IN ('launched', 'closed')
-         ORDER BY c.launched_at DESC",
-    )
-    .bind::<Array<BigInt>, _>(unit_ids)
-    .load(conn)
-    .await
+    use super::schema::{recall_campaigns as c, recall_units as ru};
+    use diesel::{ExpressionMethods, JoinOnDsl, QueryDsl};
+    // In diesel's query builder, not `sql_query`, so each connection prepares it once: every
+    // lookup runs it, and parsing and planning it each time was most of PostgreSQL's work for
+    // a lookup (BENCHMARKS.md).
+    let rows: Vec<(i64, String, String, String, bool, Option<NaiveDate>)> = ru::table
+        .inner_join(c::table.on(c::id.eq(ru::campaign_id)))
+        .filter(ru::unit_id.eq_any(unit_ids))
+        .filter(c::status.eq_any(["launched", "closed"]))
+        .order(c::launched_at.desc())
+        .select((
+            ru::unit_id,
+            c::code,
+            c::title,
+            c::what_to_do,
+            c::remedy_available,
+            ru::remedied_on,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(unit_id, code, title, what_to_do, remedy_available, remedied_on)| UnitRecall {
+                unit_id,
+                code,
+                title,
+                what_to_do,
+                remedy_available,
+                remedied_on,
+            },
+        )
+        .collect())
 }
 
 /// Queues the second notice to every owner who has not acknowledged within their campaign's

@@ -381,6 +381,47 @@ diesel::table! {
 }
 
 diesel::table! {
+    recall_campaigns (id) {
+        id -> Int8,
+        code -> Text,
+        status -> Text,
+        title -> Text,
+        hazard -> Text,
+        what_to_do -> Text,
+        sold_where -> Text,
+        contact -> Text,
+        remedy_repair -> Bool,
+        remedy_replace -> Bool,
+        remedy_refund -> Bool,
+        remedy_reason -> Text,
+        remedy_available -> Bool,
+        second_notice_days -> Int4,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        launched_at -> Nullable<Timestamptz>,
+        launched_by -> Nullable<Int8>,
+        closed_at -> Nullable<Timestamptz>,
+        notice_template_id -> Nullable<Int8>,
+        second_template_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    recall_units (unit_id, campaign_id) {
+        campaign_id -> Int8,
+        unit_id -> Int8,
+        lot_id -> Nullable<Int8>,
+        state -> Text,
+        notice_id -> Nullable<Int8>,
+        acknowledged_at -> Nullable<Timestamptz>,
+        remedied_on -> Nullable<Date>,
+        remedied_by -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     registration_drafts (id) {
         id -> Int8,
         token_hash -> Bytea,
@@ -476,6 +517,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     model_pictures,
     outbox,
     product_models,
+    recall_campaigns,
+    recall_units,
     registration_drafts,
     registrations,
     sale_units,
