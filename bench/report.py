@@ -135,9 +135,10 @@ model's units (such a serial answers two products). Lookups ask for random exist
 - **portal**: as `cargo run --release` starts it (own PostgreSQL, default pool, outbox worker
   on, per-address lookup limit off): the lookup page and the JSON status as they are served,
   recall state and warranty included;
-- **baseline**: `examples/baseline.rs`, the least a server can do: actix-web, one
-  tokio-postgres connection per worker, a prepared statement for the same indexed query (units by
-  `serial_key = ANY($1)` with their model and lot, each model's case rule applied), and either a
+- **baseline**: `examples/baseline.rs`, the least a server can do: actix-web, four
+  tokio-postgres connections per worker used in turn, prepared statements for the same indexed
+  query (units by `serial_key = $1`, or `= $1 OR = $2` for a serial typed in lower case, with
+  their model and lot, each model's case rule applied), and either a
   small page with its fields HTML-escaped (`/check`) or the portal's JSON fields serialized by
   serde_json (`/status`: query, matches with GTIN, serial, product, warranty status and end); it
   reads no recalls (every unit answers "no recall").
@@ -168,4 +169,20 @@ Fixes, before → after (each measured by this script at the time, on 1,000,000 
    more joins per lookup: 0.58 × the baseline's throughput, and at half the baseline's peak the
    portal fell behind (p99 202 × the baseline's). They now live on the unit and lot rows the
    lookup already reads: 0.76 ×, p99 1.87 ×.
+
+At 10,000,000 units of 200 models (this data set; both endpoints):
+
+2. PostgreSQL's `shared_buffers` was its default 128 MB: the units and their index did not fit
+   and every lookup copied its pages in again from the kernel's cache (a fifth of PostgreSQL's
+   time in `perf`). The embedded cluster now takes a quarter of the machine's memory, 128 MB to
+   4 GB (`PORTAL_PG_SHARED_BUFFERS_MB`). This helped the baseline more than the portal: the
+   portal was at 0.41 × (2,514 against 6,144 req/s for `/check`).
+3. `pg_stat_statements` showed the portal's lookup statement planned on every call (37,353
+   plans for 37,337 calls; 7.2 s planning against 2.7 s executing): with `serial_key = ANY($1)`
+   PostgreSQL judged a generic plan costlier than one made for each array and never kept one.
+   One serial's one or two keys are now compared with `=`, and the unit's recalls, which went
+   through `sql_query` and were prepared again for every lookup, through diesel's query builder
+   (both now 96 plans for 38,000 calls): `/check` 2,514 → 4,620 req/s, `/api/v1/status` 2,637 →
+   4,938 (15 s runs). The first run after this fix measured the portal at 1.06 × and 1.37 × a
+   baseline that still used `= ANY($1)` and so had the same flaw; the baseline now uses `=` too.
 """)

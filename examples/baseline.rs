@@ -1,8 +1,9 @@
 //! The lookup benchmark's baseline: the least a server can do to answer `GET /check?serial=S`
 //! (the lookup page) and `GET /status?serial=S[&gtin=G]` (the JSON status of
-//! `/api/v1/status`): actix-web, one tokio-postgres connection per worker with a prepared
-//! statement, the same indexed query as the portal (units by `serial_key = ANY($1)` with their
-//! model and lot, the model's case rule applied), and a small page with its fields HTML-escaped
+//! `/api/v1/status`): actix-web, BASELINE_CONNS (default 4) tokio-postgres connections per
+//! worker used in turn, with prepared statements, the same indexed query as the portal (units
+//! by `serial_key = $1`, or `= $1 OR = $2` for a serial typed in lower case, with their model
+//! and lot, the model's case rule applied; `=` so that PostgreSQL keeps one generic plan), and a small page with its fields HTML-escaped
 //! or the portal's JSON shape serialized by serde_json (warranty status and end from the unit's
 //! dates and the model's terms; no recall query, so always no recall).
 //!
@@ -15,15 +16,21 @@ use chrono::{Days, Months, NaiveDate};
 use serde::Serialize;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
-const SQL: &str = "SELECT u.serial, u.serial_key, m.serials_case_sensitive, m.name, m.brand, m.model_number, m.gtin, \
+const COLUMNS: &str = "SELECT u.serial, u.serial_key, m.serials_case_sensitive, m.name, m.brand, m.model_number, m.gtin, \
      l.code, l.production_date, m.sku, u.manufactured_on, m.warranty_months, m.warranty_start_rule, \
      m.warranty_grace_days, u.sold_on, u.purchased_on, u.warranty_extra_months, u.warranty_extended_to \
-     FROM units u JOIN product_models m ON m.id = u.model_id LEFT JOIN lots l ON l.id = u.lot_id \
-     WHERE u.serial_key = ANY($1)";
+     FROM units u JOIN product_models m ON m.id = u.model_id LEFT JOIN lots l ON l.id = u.lot_id";
+
+/// One connection and its two statements: one key, two keys.
+struct Conn {
+    client: Client,
+    one: Statement,
+    two: Statement,
+}
 
 struct Db {
-    client: Client,
-    lookup: Statement,
+    conns: Vec<Conn>,
+    next: std::sync::atomic::AtomicUsize,
 }
 
 fn escape(s: &str) -> String {
@@ -60,7 +67,13 @@ async fn lookup(
     } else {
         vec![typed.to_owned(), folded.clone()]
     };
-    let rows = db.client.query(&db.lookup, &[&keys]).await?;
+    let n = db.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let c = &db.conns[n % db.conns.len()];
+    let rows = match keys.as_slice() {
+        [one] => c.client.query(&c.one, &[one]).await?,
+        [a, b] => c.client.query(&c.two, &[a, b]).await?,
+        _ => Vec::new(),
+    };
     Ok(rows
         .into_iter()
         .filter(|r| {
@@ -246,12 +259,30 @@ async fn main() -> std::io::Result<()> {
             .data_factory(move || {
                 let url = url.clone();
                 async move {
-                    let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
-                    actix_web::rt::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    let lookup = client.prepare(SQL).await?;
-                    Ok::<_, tokio_postgres::Error>(Db { client, lookup })
+                    let per_worker: usize = std::env::var("BASELINE_CONNS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(4);
+                    let mut conns = Vec::new();
+                    for _ in 0..per_worker.max(1) {
+                        let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+                        actix_web::rt::spawn(async move {
+                            let _ = conn.await;
+                        });
+                        let one = client
+                            .prepare(&format!("{COLUMNS} WHERE u.serial_key = $1"))
+                            .await?;
+                        let two = client
+                            .prepare(&format!(
+                                "{COLUMNS} WHERE u.serial_key = $1 OR u.serial_key = $2"
+                            ))
+                            .await?;
+                        conns.push(Conn { client, one, two });
+                    }
+                    Ok::<_, tokio_postgres::Error>(Db {
+                        conns,
+                        next: std::sync::atomic::AtomicUsize::new(0),
+                    })
                 }
             })
             .route("/check", web::get().to(check))
