@@ -46,6 +46,15 @@ impl fmt::Display for Scope {
     }
 }
 
+/// Scopes as people and the security log read them: `read, stock:write`.
+pub fn scope_list(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The scopes a new token gets: at least one, each once, in a fixed order.
 pub fn scopes(chosen: impl IntoIterator<Item = Scope>) -> Result<Vec<Scope>, &'static str> {
     let mut v: Vec<Scope> = chosen.into_iter().collect();

@@ -581,8 +581,8 @@ fn refusals(errors: Vec<RowError>) -> Vec<Refusal> {
         (status = 409, description = "The Idempotency-Key came with another request, or its request is still running", body = super::api::ErrorBody),
         (status = 413, description = "More than 10,000 units, or a body over 4 MiB", body = super::api::ErrorBody),
         (status = 415, description = "The body is not application/json", body = super::api::ErrorBody),
-        (status = 422, description = "The body is JSON of the wrong shape", body = super::api::ErrorBody),
-        (status = 503, description = "The database cannot be reached", body = super::api::ErrorBody),
+        (status = 422, description = "The body is JSON of the wrong shape, or has no units", body = super::api::ErrorBody),
+        (status = 503, description = "The database cannot be reached, or another write holds what this one needs (`busy`, with Retry-After): nothing was written", body = super::api::ErrorBody),
     )
 )]
 pub(super) async fn create_units(
@@ -689,7 +689,7 @@ pub(super) async fn create_units(
         (status = 413, description = "More than 10,000 lines, or a body over 4 MiB", body = super::api::ErrorBody),
         (status = 415, description = "The body is not application/json", body = super::api::ErrorBody),
         (status = 422, description = "The body is JSON of the wrong shape, or lines were refused (`refused` lists each): nothing was linked", body = super::api::ErrorBody),
-        (status = 503, description = "The database cannot be reached", body = super::api::ErrorBody),
+        (status = 503, description = "The database cannot be reached, or another write holds what this one needs (`busy`, with Retry-After): nothing was written", body = super::api::ErrorBody),
     )
 )]
 pub(super) async fn link_sales(
@@ -790,7 +790,7 @@ pub(super) async fn link_sales(
         (status = 413, description = "More than 10,000 units, or a body over 4 MiB", body = super::api::ErrorBody),
         (status = 415, description = "The body is not application/json", body = super::api::ErrorBody),
         (status = 422, description = "The body is JSON of the wrong shape, the location or reference is not valid, or units were refused (`refused` lists each): nothing moved", body = super::api::ErrorBody),
-        (status = 503, description = "The database cannot be reached", body = super::api::ErrorBody),
+        (status = 503, description = "The database cannot be reached, or another write holds what this one needs (`busy`, with Retry-After): nothing was written", body = super::api::ErrorBody),
     )
 )]
 pub(super) async fn move_stock(

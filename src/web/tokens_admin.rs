@@ -16,7 +16,7 @@ use super::session::{COOKIE, CsrfForm, SignedIn};
 use super::{AppError, AppState, render, see_other};
 use crate::db::accounts::{AuditEntry, AuditEvent};
 use crate::db::api_tokens::{ApiToken, REVEAL_MINUTES, TokenReveal};
-use crate::domain::api_token::{SECRET_PREFIX, Scope, scopes, token_name};
+use crate::domain::api_token::{SECRET_PREFIX, Scope, scope_list, scopes, token_name};
 use crate::tokens::{hash_token, new_token, seal, unseal};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -111,12 +111,7 @@ async fn page(
         .map(|(t, email)| TokenRow {
             id: t.id,
             name: t.name,
-            scopes: t
-                .scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            scopes: scope_list(&t.scopes),
             created: when(t.created_at),
             created_by: email,
             last_used: t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
@@ -211,16 +206,7 @@ async fn create(
                     .await?;
             let (nonce, sealed) = seal(&cookie, &token.id.to_be_bytes(), &secret);
             TokenReveal::store(conn, token.id, &session_hash, &nonce, &sealed).await?;
-            let detail = format!(
-                "#{} {} ({})",
-                token.id,
-                token.name,
-                chosen
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let detail = format!("#{} {} ({})", token.id, token.name, scope_list(&chosen));
             AuditEntry::record(
                 conn,
                 AuditEvent {
@@ -276,12 +262,7 @@ async fn created(
         StatusCode::OK,
         &CreatedPage {
             name: token.name,
-            scopes: token
-                .scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            scopes: scope_list(&token.scopes),
             secret,
             base_url: state.config.base_url(),
             minutes: REVEAL_MINUTES,
