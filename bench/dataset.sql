@@ -25,7 +25,8 @@
 --   1,000,000 sales      SO-0000000 …, five channels, sold 2025-06-01 … 2026-05-31, each unit
 --                        linked (2,000,000 sale lines);
 --   1,000,000 owners     owner<k>@bench.example, each with the two units of sale k;
---   2,000,000 registrations.
+--   2,000,000 registrations;
+--   1 launched recall     BENCH-RECALL, of models 0 … 9 (500,000 units), a quarter remedied.
 --
 -- Unit histories (unit_events) are not generated: no hot path reads them.
 \set ON_ERROR_STOP on
@@ -40,6 +41,7 @@
 \if :{?sales}       \else \set sales 1000000 \endif
 \if :{?regs}        \else \set regs 2000000 \endif
 \if :{?twins}       \else \set twins 1000 \endif
+\if :{?recalled_models} \else \set recalled_models 10 \endif
 
 -- The rows are consistent by construction; checking each foreign key of 25,000,000 rows one by
 -- one would double the load time.
@@ -163,8 +165,36 @@ CROSS JOIN LATERAL (SELECT substr(u.serial, 3)::bigint - :sold_from AS r) k
 JOIN accounts a ON a.email = 'owner' || (k.r / 2) || '@bench.example' AND a.deleted_at IS NULL
 WHERE u.status = 'registered' AND u.created_by = 'bench';
 
+-- One launched recall, BENCH-RECALL, of whole models 0 … :recalled_models - 1 (at full size 10 of
+-- 200: 500,000 units, 5 % of lookups), none of them notified (no notices, so no second notice
+-- falls due); every fourth of its units already remedied. Lookups read it as they would on the
+-- day of a recall.
+INSERT INTO recall_campaigns (code, status, title, hazard, what_to_do, sold_where, contact,
+                              remedy_replace, launched_at, created_by, created_at, updated_at)
+SELECT 'BENCH-RECALL', 'launched', 'Bench products 0 to ' || (:recalled_models - 1) || ': battery overheating',
+       'The battery can overheat and catch fire.', 'Stop using it and ask for a replacement.',
+       'Everywhere, 2024.', '0800 000 000', true, timestamptz '2026-06-01', a.id,
+       timestamptz '2026-05-01', timestamptz '2026-06-01'
+FROM accounts a WHERE a.email = 'admin@demo.example';
+INSERT INTO recall_targets (campaign_id, kind, model_id, label)
+SELECT c.id, 'model', m.id, m.name
+FROM recall_campaigns c JOIN product_models m ON m.sku < 'BM-' || lpad(:recalled_models::text, 4, '0') AND m.sku LIKE 'BM-%'
+WHERE c.code = 'BENCH-RECALL';
+INSERT INTO recall_campaign_models (campaign_id, model_id, units)
+SELECT t.campaign_id, t.model_id, (SELECT count(*) FROM units u WHERE u.model_id = t.model_id)
+FROM recall_targets t JOIN recall_campaigns c ON c.id = t.campaign_id WHERE c.code = 'BENCH-RECALL';
+INSERT INTO recall_units (campaign_id, unit_id, lot_id, state, remedied_on, remedied_by, updated_at)
+SELECT t.campaign_id, u.id, u.lot_id,
+       CASE WHEN u.id % 4 = 0 THEN 'remedied' ELSE 'unreachable' END,
+       CASE WHEN u.id % 4 = 0 THEN date '2026-07-01' END,
+       CASE WHEN u.id % 4 = 0 THEN 'bench' END,
+       timestamptz '2026-06-01'
+FROM recall_targets t JOIN recall_campaigns c ON c.id = t.campaign_id AND c.code = 'BENCH-RECALL'
+JOIN units u ON u.model_id = t.model_id;
+
 RESET session_replication_role;
-VACUUM ANALYZE product_models, lots, units, unit_components, sales, sale_units, accounts, registrations;
+VACUUM ANALYZE product_models, lots, units, unit_components, sales, sale_units, accounts, registrations,
+               recall_campaigns, recall_targets, recall_campaign_models, recall_units;
 CHECKPOINT;
 SELECT (SELECT count(*) FROM units WHERE created_by = 'bench') AS units,
        (SELECT count(*) FROM unit_components WHERE installed_by = 'bench') AS genealogy_links,

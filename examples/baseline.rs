@@ -1,11 +1,14 @@
 //! The lookup benchmark's baseline: the least a server can do to answer `GET /check?serial=S`
 //! (the lookup page) and `GET /status?serial=S[&gtin=G]` (the JSON status of
 //! `/api/v1/status`): actix-web, BASELINE_CONNS (default 4) tokio-postgres connections per
-//! worker used in turn, with prepared statements, the same indexed query as the portal (units
-//! by `serial_key = $1`, or `= $1 OR = $2` for a serial typed in lower case, with their model
-//! and lot, the model's case rule applied; `=` so that PostgreSQL keeps one generic plan), and a small page with its fields HTML-escaped
-//! or the portal's JSON shape serialized by serde_json (warranty status and end from the unit's
-//! dates and the model's terms; no recall query, so always no recall).
+//! worker used in turn, with prepared statements, and the same two indexed reads as the portal,
+//! sent together (tokio-postgres pipelines them, one round trip): the units by
+//! `serial_key = $1` (or `= $1 OR = $2` for a serial typed in lower case) with their model and
+//! lot, and the launched or closed recalls of the units under the same keys (`=` so that
+//! PostgreSQL keeps one generic plan). The model's case rule is applied; the answer is a small
+//! page with its fields HTML-escaped, or the portal's JSON shape serialized by serde_json
+//! (warranty status and end from the unit's dates and the model's terms, recall status from the
+//! unit's campaigns).
 //!
 //! `DATABASE_URL=postgres://… BIND=127.0.0.1:18182 cargo run --release --example baseline`
 
@@ -18,14 +21,30 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 
 const COLUMNS: &str = "SELECT u.serial, u.serial_key, m.serials_case_sensitive, m.name, m.brand, m.model_number, m.gtin, \
      l.code, l.production_date, m.sku, u.manufactured_on, m.warranty_months, m.warranty_start_rule, \
-     m.warranty_grace_days, u.sold_on, u.purchased_on, u.warranty_extra_months, u.warranty_extended_to \
+     m.warranty_grace_days, u.sold_on, u.purchased_on, u.warranty_extra_months, u.warranty_extended_to, u.id \
      FROM units u JOIN product_models m ON m.id = u.model_id LEFT JOIN lots l ON l.id = u.lot_id";
 
-/// One connection and its two statements: one key, two keys.
+const RECALLS: &str = "SELECT ru.unit_id, c.code, c.title, c.what_to_do, c.remedy_available, ru.remedied_on \
+     FROM recall_units ru JOIN units u ON u.id = ru.unit_id JOIN recall_campaigns c ON c.id = ru.campaign_id \
+     WHERE c.status <> 'draft' AND";
+
+/// One connection and its statements: units and recalls, by one key and by two.
 struct Conn {
     client: Client,
     one: Statement,
     two: Statement,
+    recalls_one: Statement,
+    recalls_two: Statement,
+}
+
+/// A unit's campaign as the lookup shows it.
+struct UnitRecall {
+    unit_id: i64,
+    code: String,
+    title: String,
+    what_to_do: String,
+    remedy_available: bool,
+    remedied_on: Option<NaiveDate>,
 }
 
 struct Db {
@@ -60,7 +79,7 @@ async fn lookup(
     db: &Db,
     typed: &str,
     gtin: Option<&str>,
-) -> Result<Vec<Row>, tokio_postgres::Error> {
+) -> Result<(Vec<Row>, Vec<UnitRecall>), tokio_postgres::Error> {
     let folded = typed.to_ascii_uppercase();
     let keys = if folded == typed {
         vec![folded.clone()]
@@ -69,12 +88,35 @@ async fn lookup(
     };
     let n = db.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let c = &db.conns[n % db.conns.len()];
-    let rows = match keys.as_slice() {
-        [one] => c.client.query(&c.one, &[one]).await?,
-        [a, b] => c.client.query(&c.two, &[a, b]).await?,
-        _ => Vec::new(),
+    let (rows, recalls) = match keys.as_slice() {
+        [one] => {
+            futures_util::future::try_join(
+                c.client.query(&c.one, &[one]),
+                c.client.query(&c.recalls_one, &[one]),
+            )
+            .await?
+        }
+        [a, b] => {
+            futures_util::future::try_join(
+                c.client.query(&c.two, &[a, b]),
+                c.client.query(&c.recalls_two, &[a, b]),
+            )
+            .await?
+        }
+        _ => (Vec::new(), Vec::new()),
     };
-    Ok(rows
+    let recalls = recalls
+        .iter()
+        .map(|r| UnitRecall {
+            unit_id: r.get(0),
+            code: r.get(1),
+            title: r.get(2),
+            what_to_do: r.get(3),
+            remedy_available: r.get(4),
+            remedied_on: r.get(5),
+        })
+        .collect();
+    let rows = rows
         .into_iter()
         .filter(|r| {
             let cs: bool = r.get(2);
@@ -85,12 +127,34 @@ async fn lookup(
             };
             matches && gtin.is_none_or(|g| r.get::<_, &str>(6) == g)
         })
-        .collect())
+        .collect();
+    Ok((rows, recalls))
+}
+
+/// A unit's recall status from its campaigns: any unremedied one is open (its remedy not yet
+/// available if any says so); else remedied; else none.
+fn recall_status(recalls: &[&UnitRecall]) -> &'static str {
+    let open: Vec<bool> = recalls
+        .iter()
+        .filter(|r| r.remedied_on.is_none())
+        .map(|r| r.remedy_available)
+        .collect();
+    if !open.is_empty() {
+        if open.iter().all(|a| *a) {
+            "open"
+        } else {
+            "remedy_not_yet_available"
+        }
+    } else if recalls.is_empty() {
+        "none"
+    } else {
+        "remedied"
+    }
 }
 
 async fn check(db: web::Data<Db>, params: web::Query<Params>) -> HttpResponse {
     let typed = params.serial.trim();
-    let rows = match lookup(&db, typed, None).await {
+    let (rows, recalls) = match lookup(&db, typed, None).await {
         Ok(r) => r,
         Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
     };
@@ -103,17 +167,38 @@ async fn check(db: web::Data<Db>, params: web::Query<Params>) -> HttpResponse {
         let lot: Option<String> = r.get(7);
         let made: Option<NaiveDate> = r.get::<_, Option<NaiveDate>>(10).or(r.get(8));
         let months: i32 = r.get(11);
+        let id: i64 = r.get(18);
+        let mine: Vec<&UnitRecall> = recalls.iter().filter(|c| c.unit_id == id).collect();
         let _ = write!(
             body,
-            "<section><p>Serial number <code>{}</code></p><h1>{} {}</h1><dl><dt>Model</dt><dd>{}</dd><dt>GTIN</dt><dd>{}</dd><dt>Lot</dt><dd>{}</dd></dl></section>\
-             <section><h2>Safety recall: no open recall</h2><p>This unit is not affected by any product safety recall. If that changes we tell registered owners directly.</p></section>\
-             <section><h2>Warranty: {} months from {}</h2></section>",
+            "<section><p>Serial number <code>{}</code></p><h1>{} {}</h1><dl><dt>Model</dt><dd>{}</dd><dt>GTIN</dt><dd>{}</dd><dt>Lot</dt><dd>{}</dd></dl></section>",
             escape(serial),
             escape(r.get::<_, &str>(4)),
             escape(r.get::<_, &str>(3)),
             escape(r.get::<_, &str>(5)),
             escape(r.get::<_, &str>(6)),
             escape(lot.as_deref().unwrap_or("-")),
+        );
+        match recall_status(&mine) {
+            "none" => body.push_str("<section><h2>Safety recall: no open recall</h2><p>This unit is not affected by any product safety recall. If that changes we tell registered owners directly.</p></section>"),
+            status => {
+                let _ = write!(body, "<section><h2>Safety recall: {status}</h2>");
+                for c in &mine {
+                    let _ = write!(
+                        body,
+                        "<h3><a href=\"/recalls/{}\">{}</a></h3><p>{}</p><p>Remedied on {}</p>",
+                        escape(&c.code),
+                        escape(&c.title),
+                        escape(&c.what_to_do),
+                        c.remedied_on.map(|d| d.to_string()).unwrap_or_default(),
+                    );
+                }
+                body.push_str("</section>");
+            }
+        }
+        let _ = write!(
+            body,
+            "<section><h2>Warranty: {} months from {}</h2></section>",
             months,
             made.map(|d| d.to_string()).unwrap_or_default(),
         );
@@ -147,7 +232,7 @@ struct Match<'a> {
     gtin: &'a str,
     serial: &'a str,
     product: Product<'a>,
-    recall: Recall,
+    recall: Recall<'a>,
     warranty: Warranty,
 }
 
@@ -159,9 +244,19 @@ struct Product<'a> {
 }
 
 #[derive(Serialize)]
-struct Recall {
+struct Recall<'a> {
     status: &'static str,
-    campaigns: [(); 0],
+    campaigns: Vec<Campaign<'a>>,
+}
+
+#[derive(Serialize)]
+struct Campaign<'a> {
+    code: &'a str,
+    title: &'a str,
+    remedy: &'static str,
+    remedied_on: Option<NaiveDate>,
+    what_to_do: &'a str,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -209,7 +304,7 @@ fn warranty(r: &Row, today: NaiveDate) -> Warranty {
 
 async fn status(db: web::Data<Db>, params: web::Query<Params>) -> HttpResponse {
     let typed = params.serial.trim();
-    let rows = match lookup(&db, typed, params.gtin.as_deref()).await {
+    let (rows, recalls) = match lookup(&db, typed, params.gtin.as_deref()).await {
         Ok(r) => r,
         Err(e) => {
             return HttpResponse::InternalServerError().json(
@@ -228,9 +323,27 @@ async fn status(db: web::Data<Db>, params: web::Query<Params>) -> HttpResponse {
                 brand: r.get(4),
                 model: r.get(9),
             },
-            recall: Recall {
-                status: "none",
-                campaigns: [],
+            recall: {
+                let id: i64 = r.get(18);
+                let mine: Vec<&UnitRecall> = recalls.iter().filter(|c| c.unit_id == id).collect();
+                Recall {
+                    status: recall_status(&mine),
+                    campaigns: mine
+                        .iter()
+                        .map(|c| Campaign {
+                            code: &c.code,
+                            title: &c.title,
+                            remedy: match (c.remedied_on, c.remedy_available) {
+                                (Some(_), _) => "remedied",
+                                (None, true) => "available",
+                                (None, false) => "not_yet_available",
+                            },
+                            remedied_on: c.remedied_on,
+                            what_to_do: &c.what_to_do,
+                            url: format!("http://127.0.0.1/recalls/{}", c.code),
+                        })
+                        .collect(),
+                }
             },
             warranty: warranty(r, today),
         })
@@ -277,7 +390,23 @@ async fn main() -> std::io::Result<()> {
                                 "{COLUMNS} WHERE u.serial_key = $1 OR u.serial_key = $2"
                             ))
                             .await?;
-                        conns.push(Conn { client, one, two });
+                        let recalls_one = client
+                            .prepare(&format!(
+                                "{RECALLS} u.serial_key = $1 ORDER BY c.launched_at DESC"
+                            ))
+                            .await?;
+                        let recalls_two = client
+                            .prepare(&format!(
+                                "{RECALLS} (u.serial_key = $1 OR u.serial_key = $2) ORDER BY c.launched_at DESC"
+                            ))
+                            .await?;
+                        conns.push(Conn {
+                            client,
+                            one,
+                            two,
+                            recalls_one,
+                            recalls_two,
+                        });
                     }
                     Ok::<_, tokio_postgres::Error>(Db {
                         conns,

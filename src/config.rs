@@ -27,6 +27,11 @@ pub struct Config {
     #[arg(long, env = "PORTAL_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
 
+    /// Connections each HTTP worker keeps for single lookups (/check, /api/v1/status), shared
+    /// by all of that worker's lookups at once (pipelined), besides the pool.
+    #[arg(long, env = "PORTAL_LOOKUP_CONNECTIONS", default_value_t = 2)]
+    pub lookup_connections: usize,
+
     /// HTTP worker threads (0 = one per CPU core).
     #[arg(long, env = "PORTAL_WORKERS", default_value_t = 0)]
     pub workers: usize,

@@ -93,7 +93,7 @@ impl UnitMatch {
     /// One indexed query (`serial_key = ANY(ARRAY[as typed, upper case])`) fetches the few
     /// candidates across models; the case rule of each model is then applied here.
     pub async fn find(
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         serial: &SerialNumber,
         gtin: Option<&str>,
     ) -> QueryResult<Vec<Self>> {
@@ -102,6 +102,28 @@ impl UnitMatch {
             .into_iter()
             .cloned()
             .collect())
+    }
+
+    /// [`UnitMatch::find`] and the recalls of what it finds, both statements sent at once (one
+    /// round trip on a connection of `db::readers`). The recalls are those of every unit stored
+    /// under the serial's keys; take a match's own by its unit id.
+    pub async fn find_with_recalls(
+        conn: &AsyncPgConnection,
+        catalogue: &[ProductModel],
+        serial: &SerialNumber,
+        gtin: Option<&str>,
+    ) -> QueryResult<(Vec<Self>, Vec<super::recalls::UnitRecall>)> {
+        let keys = Self::keys(serial);
+        let (candidates, recalls) = futures_util::future::try_join(
+            Self::candidates_in(conn, catalogue, &keys),
+            super::recalls::of_serial_keys(conn, &keys),
+        )
+        .await?;
+        let matches = Self::pick(&candidates, serial, gtin)
+            .into_iter()
+            .cloned()
+            .collect();
+        Ok((matches, recalls))
     }
 
     /// The keys a serial may be stored under: as typed, and folded to upper case.
@@ -120,10 +142,11 @@ impl UnitMatch {
     /// One serial has one or two keys, compared with `=`: with `= ANY($1)` PostgreSQL judged
     /// a generic plan costlier than one made for the array at hand and planned the statement
     /// again on every lookup (measured: planning took 73 % of the query's time).
-    pub async fn candidates(
-        conn: &mut AsyncPgConnection,
-        keys: &[String],
-    ) -> QueryResult<Vec<Self>> {
+    ///
+    /// On a shared reference, so that a lookup can run it on a connection it shares with
+    /// other lookups (`db::readers`), beside its recalls ([`super::recalls::of_serial_keys`]).
+    pub async fn candidates(conn: &AsyncPgConnection, keys: &[String]) -> QueryResult<Vec<Self>> {
+        let mut conn = conn;
         let base = || {
             units::table
                 .inner_join(product_models::table)
@@ -131,21 +154,95 @@ impl UnitMatch {
                 .select(match_columns())
         };
         let rows: Vec<MatchRow> = match keys {
-            [one] => base().filter(units::serial_key.eq(one)).load(conn).await?,
+            [one] => {
+                base()
+                    .filter(units::serial_key.eq(one))
+                    .load(&mut conn)
+                    .await?
+            }
             [a, b] => {
                 base()
                     .filter(units::serial_key.eq(a).or(units::serial_key.eq(b)))
-                    .load(conn)
+                    .load(&mut conn)
                     .await?
             }
             many => {
                 base()
                     .filter(units::serial_key.eq_any(many))
-                    .load(conn)
+                    .load(&mut conn)
                     .await?
             }
         };
         Ok(rows.into_iter().map(UnitMatch::from_row).collect())
+    }
+
+    /// [`UnitMatch::candidates`] with each unit's model taken from `catalogue` (the models
+    /// every process holds in memory, at most 30 s old, reloaded at once by its own edits)
+    /// instead of joined: the hot lookup then reads and decodes the unit and its lot only. A
+    /// model the catalogue does not hold yet is read from the database.
+    pub async fn candidates_in(
+        conn: &AsyncPgConnection,
+        catalogue: &[ProductModel],
+        keys: &[String],
+    ) -> QueryResult<Vec<Self>> {
+        type Row = (UnitRow, i64, Option<Lot>, UnitWarranty, Option<LotWarranty>);
+        let mut conn = conn;
+        let base = || {
+            units::table.left_join(lots::table).select((
+                UnitRow::as_select(),
+                units::model_id,
+                Option::<Lot>::as_select(),
+                UnitWarranty::as_select(),
+                Option::<LotWarranty>::as_select(),
+            ))
+        };
+        let rows: Vec<Row> = match keys {
+            [one] => {
+                base()
+                    .filter(units::serial_key.eq(one))
+                    .load(&mut conn)
+                    .await?
+            }
+            [a, b] => {
+                base()
+                    .filter(units::serial_key.eq(a).or(units::serial_key.eq(b)))
+                    .load(&mut conn)
+                    .await?
+            }
+            many => {
+                base()
+                    .filter(units::serial_key.eq_any(many))
+                    .load(&mut conn)
+                    .await?
+            }
+        };
+        let held = |id: i64| catalogue.iter().any(|m| m.id == id);
+        let mut missing: Vec<i64> = rows.iter().map(|r| r.1).filter(|id| !held(*id)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let newer: Vec<ProductModel> = if missing.is_empty() {
+            Vec::new()
+        } else {
+            product_models::table
+                .filter(product_models::id.eq_any(&missing))
+                .select(ProductModel::as_select())
+                .load(&mut conn)
+                .await?
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(unit, model_id, lot, unit_warranty, lot_warranty)| {
+                // A unit's model exists (a foreign key; models are never deleted).
+                let model = catalogue.iter().chain(&newer).find(|m| m.id == model_id)?;
+                Some(UnitMatch {
+                    unit,
+                    model: model.clone(),
+                    lot,
+                    unit_warranty: Some(unit_warranty),
+                    lot_warranty,
+                })
+            })
+            .collect())
     }
 
     /// [`UnitMatch::candidates`] for a batch of up to a thousand lookups: the units alone in one
@@ -154,9 +251,10 @@ impl UnitMatch {
     /// whole `lots` index: at 10,000,000 units, 10 ms for 1,000 serials against 4.5 ms for
     /// the units alone.
     pub async fn candidates_many(
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         keys: &[String],
     ) -> QueryResult<Vec<Self>> {
+        let mut conn = conn;
         type Row = (UnitRow, i64, Option<i64>, UnitWarranty);
         let rows: Vec<Row> = units::table
             .filter(units::serial_key.eq_any(keys))
@@ -166,7 +264,7 @@ impl UnitMatch {
                 units::lot_id,
                 UnitWarranty::as_select(),
             ))
-            .load(conn)
+            .load(&mut conn)
             .await?;
         let mut model_ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
         model_ids.sort_unstable();
@@ -180,7 +278,7 @@ impl UnitMatch {
             product_models::table
                 .filter(product_models::id.eq_any(&model_ids))
                 .select(ProductModel::as_select())
-                .load(conn)
+                .load(&mut conn)
                 .await?
                 .into_iter()
                 .map(|m| (m.id, m))
@@ -192,7 +290,7 @@ impl UnitMatch {
             lots::table
                 .filter(lots::id.eq_any(&lot_ids))
                 .select((Lot::as_select(), LotWarranty::as_select()))
-                .load::<(Lot, LotWarranty)>(conn)
+                .load::<(Lot, LotWarranty)>(&mut conn)
                 .await?
                 .into_iter()
                 .map(|(l, w)| (l.id, (l, w)))

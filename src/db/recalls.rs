@@ -893,7 +893,7 @@ pub async fn of_model(
 
 /// The launched or closed campaigns a unit is in, latest first.
 pub async fn of_unit(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     unit_id: i64,
 ) -> diesel::QueryResult<Vec<UnitRecall>> {
     of_units(conn, &[unit_id]).await
@@ -901,9 +901,10 @@ pub async fn of_unit(
 
 /// The launched or closed campaigns of each of these units (one query), latest first.
 pub async fn of_units(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     unit_ids: &[i64],
 ) -> diesel::QueryResult<Vec<UnitRecall>> {
+    let mut conn = conn;
     use super::schema::{recall_campaigns as c, recall_units as ru};
     use diesel::{ExpressionMethods, JoinOnDsl, QueryDsl};
     // In diesel's query builder, not `sql_query`, so each connection prepares it once: every
@@ -926,8 +927,70 @@ pub async fn of_units(
             ))
     };
     let rows: Vec<(i64, String, String, String, bool, Option<NaiveDate>)> = match unit_ids {
-        [one] => base().filter(ru::unit_id.eq(one)).load(conn).await?,
-        many => base().filter(ru::unit_id.eq_any(many)).load(conn).await?,
+        [one] => base().filter(ru::unit_id.eq(one)).load(&mut conn).await?,
+        many => {
+            base()
+                .filter(ru::unit_id.eq_any(many))
+                .load(&mut conn)
+                .await?
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(
+            |(unit_id, code, title, what_to_do, remedy_available, remedied_on)| UnitRecall {
+                unit_id,
+                code,
+                title,
+                what_to_do,
+                remedy_available,
+                remedied_on,
+            },
+        )
+        .collect())
+}
+
+/// The launched or closed campaigns of the units stored under `keys` (serial keys, as
+/// [`super::lookup::UnitMatch::keys`] gives them), latest first: what [`of_units`] answers for
+/// the lookup's candidates, without waiting for them, so that a lookup sends both statements at
+/// once (one round trip). One or two keys (a single lookup) by `=`, for one generic plan.
+pub async fn of_serial_keys(
+    conn: &AsyncPgConnection,
+    keys: &[String],
+) -> diesel::QueryResult<Vec<UnitRecall>> {
+    use super::schema::{recall_campaigns as c, recall_units as ru, units as u};
+    use diesel::{BoolExpressionMethods, ExpressionMethods, JoinOnDsl, QueryDsl};
+    let mut conn = conn;
+    let base = || {
+        ru::table
+            .inner_join(u::table.on(u::id.eq(ru::unit_id)))
+            .inner_join(c::table.on(c::id.eq(ru::campaign_id)))
+            .filter(c::status.ne("draft"))
+            .order(c::launched_at.desc())
+            .select((
+                ru::unit_id,
+                c::code,
+                c::title,
+                c::what_to_do,
+                c::remedy_available,
+                ru::remedied_on,
+            ))
+    };
+    let rows: Vec<(i64, String, String, String, bool, Option<NaiveDate>)> = match keys {
+        [] => Vec::new(),
+        [one] => base().filter(u::serial_key.eq(one)).load(&mut conn).await?,
+        [a, b] => {
+            base()
+                .filter(u::serial_key.eq(a).or(u::serial_key.eq(b)))
+                .load(&mut conn)
+                .await?
+        }
+        many => {
+            base()
+                .filter(u::serial_key.eq_any(many))
+                .load(&mut conn)
+                .await?
+        }
     };
     Ok(rows
         .into_iter()

@@ -3,6 +3,7 @@
 //! `{"error": {"code", "message"}}`), never an HTML page. The OpenAPI document at
 //! `/api/openapi.json` is generated from these handlers and types, so it cannot drift.
 
+use crate::db::readers::Readers;
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
@@ -546,6 +547,7 @@ pub struct StatusParams {
 async fn status(
     req: HttpRequest,
     state: web::Data<AppState>,
+    readers: web::Data<Readers>,
     caller: MaybeToken,
     q: web::Query<StatusParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -555,7 +557,7 @@ async fn status(
         gtin: q.gtin,
         serial: q.serial,
     };
-    let mut answers = answer(&state, std::slice::from_ref(&item)).await?;
+    let mut answers = answer(&state, Some(&readers), std::slice::from_ref(&item)).await?;
     match answers.pop() {
         Some(BatchResult::Status(s)) => Ok(cors(HttpResponse::Ok().json(s))),
         Some(BatchResult::Invalid(i)) => Err(ApiError::new(
@@ -612,7 +614,7 @@ async fn batch(
     }
     let cost = items.len().div_ceil(BATCH_ITEMS_PER_LOOKUP).max(1);
     caller.charge(&state, &req, u32::try_from(cost).unwrap_or(u32::MAX))?;
-    let results = answer(&state, &items).await?;
+    let results = answer(&state, None, &items).await?;
     Ok(HttpResponse::Ok().json(BatchAnswer { results }))
 }
 
@@ -653,8 +655,14 @@ async fn recalls(
 }
 
 /// The answers to `items`, in order: every valid item's candidates in one query, their recalls
-/// in a second.
-async fn answer(state: &AppState, items: &[BatchItem]) -> Result<Vec<BatchResult>, ApiError> {
+/// in a second. With `readers` (a single lookup), both at once on the worker's shared lookup
+/// connections; a batch takes a pooled connection of its own, so that its thousand serials do
+/// not hold up the single lookups queued behind it.
+async fn answer(
+    state: &AppState,
+    readers: Option<&Readers>,
+    items: &[BatchItem],
+) -> Result<Vec<BatchResult>, ApiError> {
     let parsed: Vec<Result<LookupQuery, ErrorDetail>> = items
         .iter()
         .map(|i| {
@@ -674,24 +682,33 @@ async fn answer(state: &AppState, items: &[BatchItem]) -> Result<Vec<BatchResult
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut conn = state.pool.get().await?;
-    let candidates = if keys.is_empty() {
-        Vec::new()
+    let (candidates, recalls) = if keys.is_empty() {
+        (Vec::new(), Vec::new())
+    } else if let Some(readers) = readers {
+        // One lookup: its units (their models from the catalogue) and the recalls under the
+        // same keys, sent together.
+        let catalogue = state.catalogue();
+        readers
+            .run(&state.pool, async |conn| {
+                futures_util::future::try_join(
+                    UnitMatch::candidates_in(conn, &catalogue, &keys),
+                    crate::db::recalls::of_serial_keys(conn, &keys),
+                )
+                .await
+            })
+            .await?
     } else {
-        // One lookup: one joined query. A batch: the units, then their models and lots.
-        if items.len() == 1 {
-            UnitMatch::candidates(&mut conn, &keys).await?
+        // A batch: the units, then their models and lots, then their recalls.
+        let conn = state.pool.get().await?;
+        let candidates = UnitMatch::candidates_many(&conn, &keys).await?;
+        let ids: Vec<i64> = candidates.iter().map(|c| c.unit.id).collect();
+        let recalls = if ids.is_empty() {
+            Vec::new()
         } else {
-            UnitMatch::candidates_many(&mut conn, &keys).await?
-        }
+            crate::db::recalls::of_units(&conn, &ids).await?
+        };
+        (candidates, recalls)
     };
-    let ids: Vec<i64> = candidates.iter().map(|c| c.unit.id).collect();
-    let recalls = if ids.is_empty() {
-        Vec::new()
-    } else {
-        crate::db::recalls::of_units(&mut conn, &ids).await?
-    };
-    drop(conn);
     // Each item looks only at the units stored under its own keys.
     let mut by_key: HashMap<&str, Vec<&UnitMatch>> = HashMap::new();
     for c in &candidates {

@@ -328,7 +328,7 @@ async fn file_claim(
             history.warranty(noticed_on),
             crate::domain::warranty::WarrantyStatus::Active { .. }
         ),
-        open_recall: crate::db::recalls::of_unit(&mut conn, history.unit_id)
+        open_recall: crate::db::recalls::of_unit(&conn, history.unit_id)
             .await?
             .iter()
             .any(|r| r.remedied_on.is_none()),

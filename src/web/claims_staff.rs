@@ -93,7 +93,7 @@ async fn page(
         .ok_or_else(no_claim)?;
     let owner_now = owner_of(&mut conn, c.unit_id).await?;
     let staff = db::staff_members(&mut conn).await?;
-    let recalls: Vec<(String, String)> = crate::db::recalls::of_unit(&mut conn, c.unit_id)
+    let recalls: Vec<(String, String)> = crate::db::recalls::of_unit(&conn, c.unit_id)
         .await?
         .into_iter()
         .filter(|r| r.remedied_on.is_none())
@@ -294,7 +294,7 @@ async fn move_on(
         };
         let mut conn = state.pool.get().await?;
         let g = query.gtin.map(|g| g.as_string());
-        let found = UnitMatch::find(&mut conn, &query.serial, g.as_deref()).await?;
+        let found = UnitMatch::find(&conn, &query.serial, g.as_deref()).await?;
         let [new] = found.as_slice() else {
             return Ok(back(id, "error=unknown-serial"));
         };

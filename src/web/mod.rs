@@ -449,8 +449,14 @@ impl Application {
         let app_state = state.clone();
         let app_config = config.clone();
         let mut server = HttpServer::new(move || {
+            // Each worker's own lookup connections, driven on its thread (`db::readers`).
+            let readers = crate::db::readers::Readers::new(
+                app_config.database_url.clone(),
+                app_config.lookup_connections,
+            );
             App::new()
                 .app_data(app_state.clone())
+                .app_data(web::Data::new(readers))
                 .wrap(from_fn(session::cookie_middleware))
                 .wrap(security_headers())
                 .wrap(from_fn(request_id::middleware))

@@ -13,6 +13,7 @@ use super::views::{
 use super::{AppError, AppState, render};
 use crate::db::catalogue::ProductModel;
 use crate::db::lookup::UnitMatch;
+use crate::db::readers::Readers;
 use crate::domain::Gtin;
 use crate::domain::lookup::{LookupField, LookupQuery};
 use crate::domain::serial::check_cs82;
@@ -85,6 +86,7 @@ fn invalid(
 async fn check(
     req: HttpRequest,
     state: web::Data<AppState>,
+    readers: web::Data<Readers>,
     params: web::Query<CheckParams>,
 ) -> Result<HttpResponse, AppError> {
     let params = params.into_inner();
@@ -135,18 +137,21 @@ async fn check(
         }
     }
 
-    let mut conn = state.pool.get().await?;
-    let matches = UnitMatch::find(&mut conn, &query.serial, gtin.as_deref()).await?;
-    drop(conn);
+    let (matches, recalls) = readers
+        .run(&state.pool, async |conn| {
+            UnitMatch::find_with_recalls(conn, &catalogue, &query.serial, gtin.as_deref()).await
+        })
+        .await?;
     // A `lot` from the address is shown in a notice, so only a real lot code counts (never
     // free text someone put into a link).
     let address_lot = params.lot.as_deref().filter(|l| check_cs82(l).is_ok());
     let scanned_lot = query.lot.as_deref().or(address_lot);
     match matches.as_slice() {
         [one] => {
-            let mut conn = state.pool.get().await?;
-            let recalls = crate::db::recalls::of_unit(&mut conn, one.unit.id).await?;
-            drop(conn);
+            let recalls: Vec<_> = recalls
+                .into_iter()
+                .filter(|r| r.unit_id == one.unit.id)
+                .collect();
             Ok(render(
                 StatusCode::OK,
                 &UnitPage::new(one, today(), scanned_lot, &recalls),

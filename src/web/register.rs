@@ -181,8 +181,8 @@ async fn find_unit(
         }
     };
     let g = query.gtin.map(|g| g.as_string());
-    let mut conn = state.pool.get().await?;
-    let found = UnitMatch::find(&mut conn, &query.serial, g.as_deref()).await?;
+    let conn = state.pool.get().await?;
+    let found = UnitMatch::find(&conn, &query.serial, g.as_deref()).await?;
     match found.len() {
         0 => {
             errors.push((
@@ -733,7 +733,7 @@ async fn product(
         .ok_or_else(no_product)?;
     let claims =
         crate::db::claims::Claim::of_account(&mut conn, user.account.id, Some(p.unit_id)).await?;
-    let recalls = crate::db::recalls::of_unit(&mut conn, p.unit_id).await?;
+    let recalls = crate::db::recalls::of_unit(&conn, p.unit_id).await?;
     drop(conn);
     let warranty = if p.status == "active" {
         warranty_lines(&state, &[&p])

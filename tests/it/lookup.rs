@@ -299,3 +299,27 @@ async fn the_model_page_shows_terms_and_a_prefilled_form() {
     assert_eq!(status, 404);
     assert!(body.contains("We have no product with GTIN 09506000999999"));
 }
+
+#[tokio::test]
+async fn a_model_newer_than_the_catalogue_in_memory_is_read_from_the_database() {
+    // Lookups take a unit's model from the catalogue each process holds (reloaded every 30 s
+    // and by its own edits); a model written by another process since is read instead.
+    let app = spawn_app().await;
+    app.sql(
+        "INSERT INTO product_models (gtin, sku, name, brand, model_number, warranty_months)
+         VALUES ('09506000999999', 'NEW-1', 'Lantern 300', 'Nightfall', 'L300', 12)",
+    );
+    app.sql(
+        "INSERT INTO units (model_id, serial, serial_key, status, manufactured_on)
+         SELECT id, 'NEWSERIAL1', 'NEWSERIAL1', 'manufactured', date '2026-01-10'
+         FROM product_models WHERE sku = 'NEW-1'",
+    );
+    let (status, body) = app.page("/check?serial=NEWSERIAL1").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Nightfall Lantern 300"), "{body}");
+    let r = app.get("/api/v1/status?serial=NEWSERIAL1").await;
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["matches"][0]["product"]["name"], "Lantern 300");
+    assert_eq!(v["matches"][0]["gtin"], "09506000999999");
+}

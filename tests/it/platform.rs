@@ -99,6 +99,45 @@ async fn an_unreachable_database_gives_a_quick_503_and_readyz_says_so() {
 }
 
 #[tokio::test]
+async fn lookups_open_their_connections_again_when_the_database_drops_them() {
+    // Two HTTP workers with two shared lookup connections each; then every connection of the
+    // portal is cut, as a database restart does.
+    let app = spawn_app_with(|c| {
+        c.workers = 2;
+        c.lookup_connections = 2;
+    })
+    .await;
+    for _ in 0..8 {
+        assert_eq!(app.get("/check?serial=SN0700").await.status().as_u16(), 200);
+        assert_eq!(
+            app.get("/api/v1/status?serial=SN0700")
+                .await
+                .status()
+                .as_u16(),
+            200
+        );
+    }
+    let cut: i64 = app.scalar(
+        "SELECT count(pg_terminate_backend(pid)) AS v FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    );
+    assert!(cut >= 2, "the lookup connections were open: {cut}");
+    // A lookup that meets a cut connection runs again on a new one: nobody sees the cut.
+    for _ in 0..8 {
+        let r = app.get("/check?serial=SN0700").await;
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.text().await.unwrap().contains("SN0700"));
+        assert_eq!(
+            app.get("/api/v1/status?serial=SN0700")
+                .await
+                .status()
+                .as_u16(),
+            200
+        );
+    }
+}
+
+#[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
     assert_eq!(app.page("/healthz").await, (200, "ok".to_owned()));
