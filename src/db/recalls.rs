@@ -847,8 +847,8 @@ pub async fn mark_remedied(
     Ok(n == 1)
 }
 
-/// A unit's recall campaigns as the lookup shows them.
-#[derive(Debug, Clone, QueryableByName)]
+/// A unit's recall campaigns as the lookup shows them ([`UNIT_RECALL_COLUMNS`], in order).
+#[derive(Debug, Clone, diesel::Queryable, QueryableByName)]
 pub struct UnitRecall {
     #[diesel(sql_type = BigInt)]
     pub unit_id: i64,
@@ -863,6 +863,23 @@ pub struct UnitRecall {
     #[diesel(sql_type = Nullable<Date>)]
     pub remedied_on: Option<NaiveDate>,
 }
+
+/// The columns of a [`UnitRecall`], for both ways of finding a unit's campaigns.
+const UNIT_RECALL_COLUMNS: (
+    super::schema::recall_units::unit_id,
+    super::schema::recall_campaigns::code,
+    super::schema::recall_campaigns::title,
+    super::schema::recall_campaigns::what_to_do,
+    super::schema::recall_campaigns::remedy_available,
+    super::schema::recall_units::remedied_on,
+) = (
+    super::schema::recall_units::unit_id,
+    super::schema::recall_campaigns::code,
+    super::schema::recall_campaigns::title,
+    super::schema::recall_campaigns::what_to_do,
+    super::schema::recall_campaigns::remedy_available,
+    super::schema::recall_units::remedied_on,
+);
 
 /// A recall in force that concerns a model.
 #[derive(Debug, Clone, QueryableByName)]
@@ -917,16 +934,9 @@ pub async fn of_units(
             .inner_join(c::table.on(c::id.eq(ru::campaign_id)))
             .filter(c::status.ne("draft"))
             .order(c::launched_at.desc())
-            .select((
-                ru::unit_id,
-                c::code,
-                c::title,
-                c::what_to_do,
-                c::remedy_available,
-                ru::remedied_on,
-            ))
+            .select(UNIT_RECALL_COLUMNS)
     };
-    let rows: Vec<(i64, String, String, String, bool, Option<NaiveDate>)> = match unit_ids {
+    let rows: Vec<UnitRecall> = match unit_ids {
         [one] => base().filter(ru::unit_id.eq(one)).load(&mut conn).await?,
         many => {
             base()
@@ -935,19 +945,7 @@ pub async fn of_units(
                 .await?
         }
     };
-    Ok(rows
-        .into_iter()
-        .map(
-            |(unit_id, code, title, what_to_do, remedy_available, remedied_on)| UnitRecall {
-                unit_id,
-                code,
-                title,
-                what_to_do,
-                remedy_available,
-                remedied_on,
-            },
-        )
-        .collect())
+    Ok(rows)
 }
 
 /// The launched or closed campaigns of the units stored under `keys` (serial keys, as
@@ -967,16 +965,9 @@ pub async fn of_serial_keys(
             .inner_join(c::table.on(c::id.eq(ru::campaign_id)))
             .filter(c::status.ne("draft"))
             .order(c::launched_at.desc())
-            .select((
-                ru::unit_id,
-                c::code,
-                c::title,
-                c::what_to_do,
-                c::remedy_available,
-                ru::remedied_on,
-            ))
+            .select(UNIT_RECALL_COLUMNS)
     };
-    let rows: Vec<(i64, String, String, String, bool, Option<NaiveDate>)> = match keys {
+    let rows: Vec<UnitRecall> = match keys {
         [] => Vec::new(),
         [one] => base().filter(u::serial_key.eq(one)).load(&mut conn).await?,
         [a, b] => {
@@ -992,19 +983,7 @@ pub async fn of_serial_keys(
                 .await?
         }
     };
-    Ok(rows
-        .into_iter()
-        .map(
-            |(unit_id, code, title, what_to_do, remedy_available, remedied_on)| UnitRecall {
-                unit_id,
-                code,
-                title,
-                what_to_do,
-                remedy_available,
-                remedied_on,
-            },
-        )
-        .collect())
+    Ok(rows)
 }
 
 /// Queues the second notice to every owner who has not acknowledged within their campaign's
