@@ -90,14 +90,16 @@ impl UnitMatch {
 
     /// All units whose serial is `serial` under their model's case rule, optionally on one GTIN.
     ///
-    /// One indexed query (`serial_key = ANY(ARRAY[as typed, upper case])`) fetches the few
-    /// candidates across models; the case rule of each model is then applied here.
+    /// One indexed query (the serial as typed and in upper case) fetches the few candidates
+    /// across models, their models taken from `catalogue` ([`UnitMatch::candidates_in`]); the
+    /// case rule of each model is then applied here.
     pub async fn find(
         conn: &AsyncPgConnection,
+        catalogue: &[ProductModel],
         serial: &SerialNumber,
         gtin: Option<&str>,
     ) -> QueryResult<Vec<Self>> {
-        let candidates = Self::candidates(conn, &Self::keys(serial)).await?;
+        let candidates = Self::candidates_in(conn, catalogue, &Self::keys(serial)).await?;
         Ok(Self::pick(&candidates, serial, gtin)
             .into_iter()
             .cloned()
@@ -136,50 +138,15 @@ impl UnitMatch {
         }
     }
 
-    /// Every unit stored under any of `keys`, in one indexed query (for one lookup or a batch of
-    /// a thousand); [`UnitMatch::pick`] then chooses each lookup's matches.
+    /// Every unit stored under any of `keys` (for one lookup), in one indexed query, with each
+    /// unit's model taken from `catalogue` (the models every process holds in memory, at most
+    /// 30 s old, reloaded at once by its own edits) instead of joined: a lookup then reads and
+    /// decodes the unit and its lot only. A model the catalogue does not hold yet is read from
+    /// the database. [`UnitMatch::pick`] then chooses the lookup's matches.
     ///
     /// One serial has one or two keys, compared with `=`: with `= ANY($1)` PostgreSQL judged
     /// a generic plan costlier than one made for the array at hand and planned the statement
     /// again on every lookup (measured: planning took 73 % of the query's time).
-    ///
-    /// On a shared reference, so that a lookup can run it on a connection it shares with
-    /// other lookups (`db::readers`), beside its recalls ([`super::recalls::of_serial_keys`]).
-    pub async fn candidates(conn: &AsyncPgConnection, keys: &[String]) -> QueryResult<Vec<Self>> {
-        let mut conn = conn;
-        let base = || {
-            units::table
-                .inner_join(product_models::table)
-                .left_join(lots::table)
-                .select(match_columns())
-        };
-        let rows: Vec<MatchRow> = match keys {
-            [one] => {
-                base()
-                    .filter(units::serial_key.eq(one))
-                    .load(&mut conn)
-                    .await?
-            }
-            [a, b] => {
-                base()
-                    .filter(units::serial_key.eq(a).or(units::serial_key.eq(b)))
-                    .load(&mut conn)
-                    .await?
-            }
-            many => {
-                base()
-                    .filter(units::serial_key.eq_any(many))
-                    .load(&mut conn)
-                    .await?
-            }
-        };
-        Ok(rows.into_iter().map(UnitMatch::from_row).collect())
-    }
-
-    /// [`UnitMatch::candidates`] with each unit's model taken from `catalogue` (the models
-    /// every process holds in memory, at most 30 s old, reloaded at once by its own edits)
-    /// instead of joined: the hot lookup then reads and decodes the unit and its lot only. A
-    /// model the catalogue does not hold yet is read from the database.
     pub async fn candidates_in(
         conn: &AsyncPgConnection,
         catalogue: &[ProductModel],
@@ -245,7 +212,7 @@ impl UnitMatch {
             .collect())
     }
 
-    /// [`UnitMatch::candidates`] for a batch of up to a thousand lookups: the units alone in one
+    /// [`UnitMatch::candidates_in`] for a batch of up to a thousand lookups: the units alone in one
     /// indexed query, then their models and lots by id. Joined in one query, each model's row
     /// travelled (and was decoded) once per unit, and the planner merged with a scan of the
     /// whole `lots` index: at 10,000,000 units, 10 ms for 1,000 serials against 4.5 ms for

@@ -294,7 +294,7 @@ async fn move_on(
         };
         let mut conn = state.pool.get().await?;
         let g = query.gtin.map(|g| g.as_string());
-        let found = UnitMatch::find(&conn, &query.serial, g.as_deref()).await?;
+        let found = UnitMatch::find(&conn, &state.catalogue(), &query.serial, g.as_deref()).await?;
         let [new] = found.as_slice() else {
             return Ok(back(id, "error=unknown-serial"));
         };

@@ -44,7 +44,8 @@ async fn resolve(
     match r {
         ComponentRef::Unit(q) => {
             let gtin = q.gtin.map(|g| g.as_string());
-            let found = UnitMatch::find(&conn, &q.serial, gtin.as_deref()).await?;
+            let found =
+                UnitMatch::find(&conn, &state.catalogue(), &q.serial, gtin.as_deref()).await?;
             Ok(match found.as_slice() {
                 [] => Err(format!("There is no unit {}.", q.serial.as_str())),
                 [one] => Ok((Some(one.unit.id), None)),

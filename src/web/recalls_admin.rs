@@ -719,7 +719,9 @@ async fn remedied(
     };
     let mut conn = state.pool.get().await?;
     let g = q.gtin.map(|g| g.as_string());
-    let found = crate::db::lookup::UnitMatch::find(&conn, &q.serial, g.as_deref()).await?;
+    let found =
+        crate::db::lookup::UnitMatch::find(&conn, &state.catalogue(), &q.serial, g.as_deref())
+            .await?;
     let today = chrono::Utc::now().date_naive();
     for m in &found {
         if db::mark_remedied(

@@ -182,7 +182,7 @@ async fn find_unit(
     };
     let g = query.gtin.map(|g| g.as_string());
     let conn = state.pool.get().await?;
-    let found = UnitMatch::find(&conn, &query.serial, g.as_deref()).await?;
+    let found = UnitMatch::find(&conn, &state.catalogue(), &query.serial, g.as_deref()).await?;
     match found.len() {
         0 => {
             errors.push((

@@ -67,7 +67,13 @@ async fn find_units(
     };
     let gtin = query.gtin.map(|g| g.as_string());
     let conn = state.pool.get().await?;
-    let found = crate::db::lookup::UnitMatch::find(&conn, &query.serial, gtin.as_deref()).await?;
+    let found = crate::db::lookup::UnitMatch::find(
+        &conn,
+        &state.catalogue(),
+        &query.serial,
+        gtin.as_deref(),
+    )
+    .await?;
     if let [one] = found.as_slice() {
         return Ok(super::see_other(&format!("/staff/units/{}", one.unit.id)));
     }

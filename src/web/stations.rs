@@ -264,7 +264,7 @@ async fn check_scan(
     };
     let gtin = q.gtin.map(|g| g.as_string());
     let mut conn = state.pool.get().await?;
-    let found = UnitMatch::find(&conn, &q.serial, gtin.as_deref()).await?;
+    let found = UnitMatch::find(&conn, &state.catalogue(), &q.serial, gtin.as_deref()).await?;
     let m = match found.as_slice() {
         [] => {
             return Ok((
