@@ -185,6 +185,7 @@ pub fn init_tracing() {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     init_tracing();
+    db::priority::configure(cli.config.bulk_nice);
     match cli.command.clone().unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
         Command::Migrate => {
@@ -302,6 +303,7 @@ async fn import(url: &str, command: ImportCommand) -> Result<()> {
         .len()
         .max(1);
     let mut client = crate::db::import::connect(url).await?;
+    db::priority::lower_backend(&client).await;
     let started = std::time::Instant::now();
     let actor = format!(
         "import:{}",
@@ -487,9 +489,12 @@ async fn create_admin(url: &str, email: &str) -> Result<()> {
 
 /// For imports: reading and checking the file runs on this thread while the database
 /// connection's task sends the rows from another, so the two overlap.
+/// Both run at the bulk priority (`db::priority`), so that lookups served meanwhile keep the CPU.
 fn bulk_runtime() -> Result<tokio::runtime::Runtime> {
+    db::priority::lower_this_thread();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .on_thread_start(db::priority::lower_this_thread)
         .enable_all()
         .build()
         .context("starting the async runtime")

@@ -32,6 +32,16 @@ pub struct Config {
     #[arg(long, env = "PORTAL_LOOKUP_CONNECTIONS", default_value_t = 2)]
     pub lookup_connections: usize,
 
+    /// CPU nice value (0 to 19) of bulk work: imports' reading threads and the PostgreSQL
+    /// backends of imports and recall launches, when PostgreSQL runs on this machine
+    /// (0 = the same priority as lookups).
+    #[arg(long, env = "PORTAL_BULK_NICE", default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub bulk_nice: i32,
+
+    /// Bearer token that opens GET /metrics (Prometheus text format). Unset: /metrics is off.
+    #[arg(long, env = "PORTAL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// HTTP worker threads (0 = one per CPU core).
     #[arg(long, env = "PORTAL_WORKERS", default_value_t = 0)]
     pub workers: usize,

@@ -324,6 +324,16 @@ impl Cluster {
         )
     }
 
+    /// Starts the server again, on the same port, after [`Cluster::stop`] (what a restart of
+    /// the database looks like to its clients; the fault tests use it). Idempotent.
+    pub fn start_again(&self) -> Result<()> {
+        let mut child = self.child.lock().map_err(|_| anyhow!("poisoned"))?;
+        if child.is_none() {
+            *child = Some(launch(&find_bindir()?, &self.opts, run_as()?, self.port)?);
+        }
+        Ok(())
+    }
+
     /// Fast shutdown (SIGINT): open transactions are rolled back, data is flushed. Idempotent.
     pub fn stop(&self) -> Result<()> {
         let Some(mut child) = self.child.lock().map_err(|_| anyhow!("poisoned"))?.take() else {

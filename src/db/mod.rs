@@ -16,6 +16,7 @@ pub mod labels;
 pub mod lookup;
 pub mod outbox;
 pub mod pictures;
+pub mod priority;
 pub mod readers;
 pub mod recall_reports;
 pub mod recalls;

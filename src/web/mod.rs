@@ -15,6 +15,7 @@ pub mod genealogy;
 pub mod imports;
 pub mod integration;
 pub mod labels;
+pub mod metrics;
 pub mod multipart;
 pub mod pictures;
 pub mod public;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub api_writes: tokio::sync::Semaphore,
     pub sessions: session::SessionSettings,
     pub config: Config,
+    /// Requests by route, for `/metrics`.
+    pub metrics: metrics::Metrics,
     catalogue: RwLock<Arc<Vec<ProductModel>>>,
 }
 
@@ -97,6 +100,7 @@ impl AppState {
                 origin: origin_of(&config.base_url()),
             },
             config: config.clone(),
+            metrics: metrics::Metrics::default(),
             catalogue: RwLock::new(Arc::new(Vec::new())),
         }
     }
@@ -119,6 +123,22 @@ impl AppState {
         crate::db::import::connect(url)
             .await
             .map_err(|e| AppError::Unavailable(format!("{e:#}")))
+    }
+
+    /// A diesel connection of its own for bulk work (a recall launch), outside the pool, its
+    /// backend at the bulk priority (`db::priority`); closed when dropped.
+    pub async fn bulk_connection(&self) -> Result<diesel_async::AsyncPgConnection, AppError> {
+        use diesel_async::AsyncConnection;
+        let url = self.config.database_url.as_deref().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "the database URL is not known to the web app"
+            ))
+        })?;
+        let mut conn = diesel_async::AsyncPgConnection::establish(url)
+            .await
+            .map_err(|e| AppError::Unavailable(format!("connecting to the database: {e}")))?;
+        crate::db::priority::lower_diesel_backend(&mut conn).await;
+        Ok(conn)
     }
 
     pub async fn reload_catalogue(&self) -> Result<(), AppError> {
@@ -319,6 +339,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
             web::PathConfig::default()
                 .error_handler(|e, _| bad_input_page(format!("The address is malformed: {e}"))),
         );
+    cfg.route("/metrics", web::get().to(metrics::metrics));
     api::routes(cfg);
     public::routes(cfg);
     account::routes(cfg);

@@ -641,7 +641,8 @@ async fn launch(
     if c.status != "draft" {
         return Ok(back(id, "error=not-draft"));
     }
-    let mut conn = state.pool.get().await?;
+    // The launch's own connection, its backend yielding the CPU to lookups (`db::priority`).
+    let mut conn = state.bulk_connection().await?;
     let targets = db::targets(&mut conn, id).await?;
     if !check(&c.text(), !targets.is_empty()).is_empty() {
         return Ok(back(id, "error=problems"));

@@ -31,6 +31,10 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = new_id();
+    let state = req
+        .app_data::<actix_web::web::Data<super::AppState>>()
+        .cloned();
+    let method = req.method().clone();
     // A debug-level span: at the default `info` filter it is disabled and costs nothing on the
     // hot lookup path; warnings and errors name the request id themselves.
     let span =
@@ -41,10 +45,20 @@ pub async fn middleware(
         .instrument(span.clone())
         .await;
     let _enter = span.enter();
+    let took = start.elapsed();
+    if let Some(state) = &state {
+        let (route, status) = match &result {
+            Ok(res) => (res.request().match_pattern(), res.status().as_u16()),
+            Err(e) => (None, e.as_response_error().status_code().as_u16()),
+        };
+        state
+            .metrics
+            .record(route.as_deref(), &method, status, took);
+    }
     match result {
         Ok(mut res) => {
             let status = res.status().as_u16();
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            let ms = took.as_secs_f64() * 1000.0;
             if status >= 500 {
                 tracing::warn!(request_id = %id, status, ms, "request failed");
             } else {

@@ -11,7 +11,7 @@ const PW: &str = "correct horse battery staple";
 const BATTERY: &str = "09506000134352";
 
 /// Registers `serial` to the customer (bought 100 days ago) and returns the registration id.
-async fn registered(app: &TestApp, c: &reqwest::Client, serial: &str) -> i64 {
+pub(crate) async fn registered(app: &TestApp, c: &reqwest::Client, serial: &str) -> i64 {
     let bought = (chrono::Utc::now().date_naive() - Days::new(100)).to_string();
     let (status, body, _) = app
         .submit_multipart(
@@ -59,7 +59,7 @@ async fn file(
 }
 
 /// Files a claim and returns its id.
-async fn filed(app: &TestApp, c: &reqwest::Client, registration: i64) -> i64 {
+pub(crate) async fn filed(app: &TestApp, c: &reqwest::Client, registration: i64) -> i64 {
     let (status, body, location) = file(app, c, registration, &[]).await;
     assert_eq!(status, 303, "{body}");
     location

@@ -133,6 +133,18 @@ fn drop_databases_of_finished_runs(admin_url: &str) {
 }
 
 /// Creates a database cloned from the template and returns its URL and name.
+/// A new database without tables (for tests of what `serve` does to an empty one).
+pub fn empty_database() -> String {
+    let tdb = test_db();
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    ddl(&tdb.admin_url, &format!("CREATE DATABASE {name}")).expect("creating a database");
+    tdb.url_for(&name)
+}
+
 pub fn fresh_database() -> (String, String) {
     let tdb = test_db();
     let name = format!(

@@ -217,3 +217,140 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
     assert_eq!(garbled("203.0.113.5").await.unwrap().status().as_u16(), 200);
     assert_eq!(garbled("203.0.113.6").await.unwrap().status().as_u16(), 429);
 }
+
+#[tokio::test]
+async fn bulk_work_runs_its_database_backend_at_a_lower_cpu_priority() {
+    // The test cluster runs on this machine, as the embedded one does: an import's and a
+    // launch's backends are reniced to the bulk priority (PORTAL_BULK_NICE, 10 by default);
+    // a pooled connection keeps its own.
+    let app = spawn_app().await;
+    let client = recall_portal::db::import::connect(&app.db_url)
+        .await
+        .expect("connect");
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    assert_eq!(recall_portal::db::priority::nice_of(pid), Some(0));
+    assert!(recall_portal::db::priority::lower_backend(&client).await);
+    assert_eq!(recall_portal::db::priority::nice_of(pid), Some(10));
+
+    let mut conn =
+        <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&app.db_url)
+            .await
+            .expect("connect");
+    assert!(recall_portal::db::priority::lower_diesel_backend(&mut conn).await);
+    // Every other client backend of this database (the pool's, the lookups') keeps its priority.
+    assert_eq!(app.get("/check?serial=SN0700").await.status().as_u16(), 200);
+    let pids: Vec<i32> = client
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' \
+             AND datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("pids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let tens = pids
+        .iter()
+        .filter(|p| recall_portal::db::priority::nice_of(**p) == Some(10))
+        .count();
+    assert_eq!(
+        tens, 1,
+        "only the diesel connection's backend was lowered besides this one"
+    );
+    assert!(
+        pids.len() >= 2,
+        "the pool's connections are there too: {pids:?}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_need_their_token_and_count_requests_by_route() {
+    // Off without a token.
+    let app = spawn_app().await;
+    assert_eq!(app.get("/metrics").await.status().as_u16(), 404);
+
+    let app = spawn_app_with(|c| c.metrics_token = Some("scrape-me-please".into())).await;
+    let scrape = |auth: Option<&'static str>| {
+        let mut r = app.client.get(format!("{}/metrics", app.address));
+        if let Some(a) = auth {
+            r = r.header("Authorization", a);
+        }
+        r.send()
+    };
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer scrape-me-pleasE"),
+        Some("scrape-me-please"),
+    ] {
+        let r = scrape(auth).await.expect("scrape");
+        assert_eq!(r.status().as_u16(), 401, "{auth:?}");
+        assert!(r.headers().contains_key("www-authenticate"));
+    }
+    for _ in 0..3 {
+        assert_eq!(app.get("/check?serial=SN0700").await.status().as_u16(), 200);
+    }
+    assert_eq!(app.get("/no/such/page/4711").await.status().as_u16(), 404);
+    // Two mails waiting, one of them overdue by an hour; one failed for good.
+    app.sql("UPDATE outbox SET status = 'sent', sent_at = now()");
+    app.sql(
+        "INSERT INTO outbox (kind, to_address, subject, body_text, body_html, status, next_attempt_at) VALUES \
+         ('test', 'a@example.com', 's', 't', 'h', 'queued', now() - interval '1 hour'), \
+         ('test', 'b@example.com', 's', 't', 'h', 'queued', now() + interval '1 hour'), \
+         ('test', 'c@example.com', 's', 't', 'h', 'failed', now())",
+    );
+
+    let r = scrape(Some("Bearer scrape-me-please"))
+        .await
+        .expect("scrape");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let body = r.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+    };
+    assert_eq!(
+        value(r#"portal_http_requests_total{route="/check",method="GET",status="2xx"}"#),
+        3.0
+    );
+    assert_eq!(
+        value(r#"portal_http_requests_total{route="unmatched",method="GET",status="4xx"}"#),
+        1.0
+    );
+    // Only route patterns, never the addresses asked for.
+    assert!(!body.contains("4711"));
+    assert_eq!(
+        value(r#"portal_http_request_duration_seconds_count{route="/check",method="GET"}"#),
+        3.0
+    );
+    assert_eq!(
+        value(
+            r#"portal_http_request_duration_seconds_bucket{route="/check",method="GET",le="+Inf"}"#
+        ),
+        3.0
+    );
+    assert!(
+        value(r#"portal_http_request_duration_seconds_sum{route="/check",method="GET"}"#) > 0.0
+    );
+    assert_eq!(value("portal_db_up"), 1.0);
+    assert_eq!(value(r#"portal_outbox_mails{status="queued"}"#), 2.0);
+    assert_eq!(value(r#"portal_outbox_mails{status="failed"}"#), 1.0);
+    let overdue = value("portal_outbox_oldest_due_seconds");
+    assert!((3590.0..3700.0).contains(&overdue), "{overdue}");
+    assert_eq!(value(r#"portal_import_jobs{status="failed"}"#), 0.0);
+    assert!(value("portal_db_pool_max") >= 1.0);
+    assert!(value(r#"portal_db_pool_connections{state="idle"}"#) >= 0.0);
+    assert!(body.contains("# TYPE portal_http_request_duration_seconds histogram"));
+}

@@ -15,7 +15,7 @@ fn model_id(app: &TestApp, gtin: &str) -> i64 {
 }
 
 /// Creates a draft and returns its id.
-async fn draft(app: &TestApp, admin: &reqwest::Client, code: &str) -> i64 {
+pub(crate) async fn draft(app: &TestApp, admin: &reqwest::Client, code: &str) -> i64 {
     let (status, body, location) = app
         .submit(
             admin,
@@ -32,7 +32,7 @@ async fn draft(app: &TestApp, admin: &reqwest::Client, code: &str) -> i64 {
         .unwrap()
 }
 
-async fn complete_notice(app: &TestApp, admin: &reqwest::Client, id: i64) {
+pub(crate) async fn complete_notice(app: &TestApp, admin: &reqwest::Client, id: i64) {
     let (status, _, _) = app
         .submit(
             admin,
@@ -59,7 +59,7 @@ async fn complete_notice(app: &TestApp, admin: &reqwest::Client, id: i64) {
     assert_eq!(status, 303);
 }
 
-async fn add_target(
+pub(crate) async fn add_target(
     app: &TestApp,
     admin: &reqwest::Client,
     id: i64,
