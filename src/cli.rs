@@ -48,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CountCommand,
     },
+    /// Write the whole database to FILE (pg_dump, custom format). Works while `serve` runs.
+    Backup { file: std::path::PathBuf },
+    /// Load a backup into an empty database (a new data directory, or an empty database in
+    /// DATABASE_URL), all or nothing. The portal must not be running on it.
+    Restore { file: std::path::PathBuf },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -124,6 +129,35 @@ pub struct Database {
 /// The name of the portal's database inside its own cluster.
 const EMBEDDED_DB: &str = "portal";
 
+/// The URL of the embedded cluster a running `serve` holds (its data directory locked), read
+/// from PostgreSQL's `postmaster.pid` (whose fourth line is the port) and the password file.
+/// None when no portal runs on the data directory, or with DATABASE_URL.
+fn running_embedded(config: &Config) -> Result<Option<String>> {
+    if config.database_url.is_some() {
+        return Ok(None);
+    }
+    let dir = &config.data_dir;
+    if DataDirLock::acquire(dir).is_ok() {
+        return Ok(None);
+    }
+    let pid_file = dir.join("postgres").join("postmaster.pid");
+    let port = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|p| p.lines().nth(3).and_then(|l| l.trim().parse::<u16>().ok()))
+        .with_context(|| {
+            format!(
+                "a portal holds {} but its PostgreSQL is not running",
+                dir.display()
+            )
+        })?;
+    let password = std::fs::read_to_string(dir.join("postgres.password"))
+        .context("reading the database password")?;
+    Ok(Some(format!(
+        "postgres://postgres:{}@127.0.0.1:{port}/{EMBEDDED_DB}",
+        password.trim()
+    )))
+}
+
 impl Database {
     pub fn open(config: &Config) -> Result<Self> {
         if let Some(url) = &config.database_url {
@@ -193,6 +227,33 @@ pub fn run() -> Result<()> {
             let applied = db::run_migrations(&db.url)?;
             println!("{} migration(s) applied", applied.len());
             db.stop()
+        }
+        Command::Backup { file } => {
+            let (url, db) = match running_embedded(&cli.config)? {
+                Some(url) => (url, None),
+                None => {
+                    let db = Database::open(&cli.config)?;
+                    (db.url.clone(), Some(db))
+                }
+            };
+            let written = db::backup::backup(&url, &file);
+            let stopped = db.as_ref().map_or(Ok(()), Database::stop);
+            let bytes = written?;
+            stopped?;
+            println!("Backup written to {} ({bytes} bytes).", file.display());
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let db = Database::open(&cli.config)?;
+            let restored = db::backup::restore(&db.url, &file);
+            let stopped = db.stop();
+            restored?;
+            stopped?;
+            println!(
+                "Restored {}. Start the portal as usual (it applies any newer migrations).",
+                file.display()
+            );
+            Ok(())
         }
         Command::SeedDemo => {
             let db = Database::open(&cli.config)?;

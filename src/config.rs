@@ -95,11 +95,11 @@ pub struct Config {
     pub cookie_secure: CookieSecure,
 
     /// A session ends after this many minutes without a request.
-    #[arg(long, env = "PORTAL_SESSION_IDLE_MINUTES", default_value_t = 60)]
+    #[arg(long, env = "PORTAL_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u32,
 
     /// A session ends this many hours after sign-in, whatever the activity.
-    #[arg(long, env = "PORTAL_SESSION_MAX_HOURS", default_value_t = 24)]
+    #[arg(long, env = "PORTAL_SESSION_MAX_HOURS", default_value_t = 12)]
     pub session_max_hours: u32,
 
     /// Sign-in, sign-up and password-reset attempts per client IP per minute.

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod backup;
 pub mod catalogue;
 pub mod claim_reports;
 pub mod claims;
@@ -132,6 +133,24 @@ pub fn database_exists(url: &str, name: &str) -> Result<bool> {
                 .bind::<diesel::sql_types::Text, _>(&name)
                 .get_result(&mut conn)?;
         Ok(c.n > 0)
+    })
+}
+
+/// Whether the database at `url` has a table `name` in its search path.
+pub fn table_exists(url: &str, name: &str) -> Result<bool> {
+    let (url, name) = (url.to_owned(), name.to_owned());
+    blocking(move || {
+        let mut conn = establish_sync(&url)?;
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            found: bool,
+        }
+        let f: Found = diesel::sql_query("SELECT to_regclass($1) IS NOT NULL AS found")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result(&mut conn)?;
+        Ok(f.found)
     })
 }
 

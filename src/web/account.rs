@@ -467,7 +467,7 @@ fn signup_form(
         fields: vec![
             Field::new("email", "Email address", "email", "email").value(email).error(email_error),
             Field::new("password", "Choose a password", "password", "new-password")
-                .hint("At least 10 characters. A few unrelated words make a strong password that is easy to remember.")
+                .hint("At least 12 characters. A few unrelated words make a strong password that is easy to remember.")
                 .error(password_error),
         ],
         submit: "Create account".into(),
@@ -861,7 +861,7 @@ fn new_password_form(
         hidden: vec![("token".into(), token.into())],
         fields: vec![
             Field::new("password", "New password", "password", "new-password")
-                .hint("At least 10 characters. A few unrelated words make a strong password that is easy to remember.")
+                .hint("At least 12 characters. A few unrelated words make a strong password that is easy to remember.")
                 .error(error),
         ],
         submit: submit.into(),
@@ -1056,7 +1056,7 @@ impl SettingsPage {
                 "current-password",
             ),
             pw_new: Field::new("new_password", "New password", "password", "new-password")
-                .hint("At least 10 characters."),
+                .hint("At least 12 characters."),
             email_new: Field::new("new_email", "New email address", "email", "email"),
             email_current: Field::new(
                 "email_password",

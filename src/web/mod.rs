@@ -306,8 +306,18 @@ pub fn render<T: Template>(status: StatusCode, page: &T) -> HttpResponse {
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
 form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// The headers every response carries; with an https base URL also HSTS (a year, subdomains
+/// included), so that browsers never try plain http again.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = if https {
+        DefaultHeaders::new().add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        DefaultHeaders::new()
+    };
+    headers
         .add(("Content-Security-Policy", CSP))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
@@ -479,7 +489,9 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::Data::new(readers))
                 .wrap(from_fn(session::cookie_middleware))
-                .wrap(security_headers())
+                .wrap(security_headers(
+                    app_config.base_url().starts_with("https://"),
+                ))
                 .wrap(from_fn(request_id::middleware))
                 .configure(|cfg| configure(cfg, &app_config))
                 .default_service(web::to(not_found))

@@ -278,12 +278,20 @@ pub async fn cookie_middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let slot = CookieSlot::default();
     req.extensions_mut().insert(slot.clone());
+    let had_session = req.cookie(COOKIE).is_some();
     let mut res = next.call(req).await?;
     let pending = slot.0.borrow_mut().take();
+    let set_cookie = pending.is_some();
     if let Some(cookie) = pending {
         res.response_mut().add_cookie(&cookie)?;
-        // Pages that set a session cookie are personal: never cached by a shared cache.
-        res.headers_mut().insert(
+    }
+    // Pages seen in a session (or that start one) are personal: kept by no cache, the
+    // browser's included, so the back button shows nothing after signing out. Answers that
+    // chose their own caching (receipts, photos) keep it.
+    let headers = res.headers_mut();
+    if set_cookie || (had_session && !headers.contains_key(actix_web::http::header::CACHE_CONTROL))
+    {
+        headers.insert(
             actix_web::http::header::CACHE_CONTROL,
             actix_web::http::header::HeaderValue::from_static("no-store"),
         );

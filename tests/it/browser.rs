@@ -57,7 +57,7 @@ pub async fn browser() -> Option<(fantoccini::Client, Driver, tempdir::TempProfi
             "binary": chromium,
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                      "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--window-size=412,915", format!("--user-data-dir={}", profile.0.display())]
+                     "--disable-sync", "--lang=en-US", "--window-size=412,915", format!("--user-data-dir={}", profile.0.display())]
         }
     });
     let caps: serde_json::Map<String, serde_json::Value> = caps.as_object().unwrap().clone();

@@ -172,3 +172,72 @@ fn without_postgresql_binaries_serve_says_how_to_get_them() {
     assert!(err.contains("DATABASE_URL"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_serving_restores_into_a_new_data_directory() {
+    let base =
+        std::env::temp_dir().join(format!("recall-portal-backup-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (first_dir, second_dir) = (base.join("first"), base.join("second"));
+    std::fs::create_dir_all(&first_dir).unwrap();
+    std::fs::create_dir_all(&second_dir).unwrap();
+    let dump = base.join("portal.dump");
+    let cli = |cwd: &std::path::Path, args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_recall-portal"))
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("PORTAL_DATA_DIR")
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+
+    // Taken from the cluster a running portal holds.
+    let first = start_portal(&first_dir);
+    let out = cli(&first_dir, &["backup".as_ref(), dump.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Backup written"));
+    assert_eq!(
+        lookup_status(first.port).await,
+        200,
+        "the portal kept serving"
+    );
+    // Restoring onto a data directory a portal is running on is refused.
+    let out = cli(&first_dir, &["restore".as_ref(), dump.as_os_str()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    assert!(sigterm_and_wait(first).success());
+
+    // Restored into a new data directory, the portal starts on it with the data, not a new demo.
+    let out = cli(&second_dir, &["restore".as_ref(), dump.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = start_portal(&second_dir);
+    assert!(
+        !second
+            .stdout
+            .iter()
+            .any(|l| l.starts_with("Demo catalogue loaded")),
+        "{:?}",
+        second.stdout
+    );
+    assert_eq!(lookup_status(second.port).await, 200);
+    assert!(sigterm_and_wait(second).success());
+    // Twice onto the same data is refused: two histories would mix.
+    let out = cli(&second_dir, &["restore".as_ref(), dump.as_os_str()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already holds"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}

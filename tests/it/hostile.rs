@@ -282,3 +282,222 @@ async fn the_api_takes_no_cookie_for_a_token() {
     }
     assert_eq!(fingerprint(&app), before);
 }
+
+/// What every text column gets in front of its value before the crawl: markup that would run if
+/// any page printed it unescaped, in text and in attribute values alike.
+const PAYLOAD: &str = r#""'><svg onload=alert(1)>"#;
+/// The payload's words, which the page shows once its markup characters are escaped (as
+/// `&#60;` or `&lt;`, depending on the escaper).
+const PAYLOAD_WORDS: &str = "svg onload=alert(1)";
+
+/// Visits every page reachable by links from `starts` as `client` (up to `limit` pages), and
+/// checks each answer: never a server error, the security headers, cookie flags, and (for HTML)
+/// no unescaped payload. Returns the pages that showed the payload escaped.
+async fn crawl(
+    app: &TestApp,
+    client: &reqwest::Client,
+    who: &str,
+    starts: &[&str],
+    limit: usize,
+) -> Vec<String> {
+    let mut queue: std::collections::VecDeque<String> =
+        starts.iter().map(|s| s.to_string()).collect();
+    let mut seen: std::collections::HashSet<String> = queue.iter().cloned().collect();
+    let mut escaped_on = Vec::new();
+    let mut visited = 0;
+    while let Some(path) = queue.pop_front() {
+        if visited >= limit {
+            break;
+        }
+        visited += 1;
+        let r = client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        assert!(status < 500, "{who}: GET {path} answered {status}");
+        for (name, want) in [
+            ("content-security-policy", "default-src 'none'"),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "same-origin"),
+            ("cross-origin-opener-policy", "same-origin"),
+            ("x-request-id", ""),
+        ] {
+            let got = headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_else(|| panic!("{who}: GET {path} has no {name}"));
+            assert!(got.contains(want), "{who}: GET {path}: {name}: {got}");
+        }
+        for cookie in headers.get_all("set-cookie") {
+            let c = cookie.to_str().unwrap();
+            assert!(c.contains("HttpOnly"), "{who}: GET {path} sets {c}");
+            assert!(c.contains("SameSite=Lax"), "{who}: GET {path} sets {c}");
+        }
+        let html = headers
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+        let body = r.text().await.unwrap_or_default();
+        if !html {
+            continue;
+        }
+        if who != "anonymous" {
+            // A signed-in page is kept by no cache, the browser's back button included.
+            let cache = headers
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            assert!(
+                cache.contains("no-store"),
+                "{who}: GET {path}: cache-control {cache:?}"
+            );
+        }
+        assert!(
+            !body.contains("<svg onload"),
+            "{who}: GET {path} shows the payload unescaped"
+        );
+        if body.contains(PAYLOAD_WORDS) {
+            escaped_on.push(path.clone());
+        }
+        for link in body.split("href=\"").skip(1) {
+            let href = link.split('"').next().unwrap_or("").replace("&amp;", "&");
+            let href = href.split('#').next().unwrap_or("").to_owned();
+            if !href.starts_with('/')
+                || href.starts_with("//")
+                || href.starts_with("/logout")
+                || href.starts_with("/static/")
+                || !seen.insert(href.clone())
+            {
+                continue;
+            }
+            queue.push_back(href);
+        }
+    }
+    escaped_on
+}
+
+#[tokio::test]
+async fn markup_stored_in_any_text_field_comes_back_escaped_on_every_page() {
+    let app = spawn_app().await;
+    // People with something to see: a customer with a registration and a claim, staff, an
+    // administrator with a draft recall. Signed in before the data is spoiled.
+    let customer = user(&app, "xss-customer@example.com", "customer").await;
+    let reg = crate::claims::registered(&app, &customer, "SN1703").await;
+    crate::claims::filed(&app, &customer, reg).await;
+    let staff = user(&app, "xss-staff@example.com", "staff").await;
+    let admin = user(&app, "xss-admin@example.com", "admin").await;
+    crate::recalls::draft(&app, &admin, "RC-XSS").await;
+
+    // The payload in front of every text value the database holds, except secrets and hashes
+    // (which are never shown) and the closed vocabularies (roles, states, kinds), which
+    // CHECK constraints keep closed anyway.
+    let payload = format!("'{}'", PAYLOAD.replace('\'', "''"));
+    app.sql(&format!(
+        "DO $$ DECLARE c record; BEGIN
+           FOR c IN SELECT table_name, column_name FROM information_schema.columns
+                    WHERE table_schema = 'public' AND data_type = 'text'
+                      AND table_name NOT IN ('sessions', '__diesel_schema_migrations')
+                      AND column_name !~ '(hash|token|secret|seal|password|role|status|state|kind)'
+           LOOP
+             BEGIN
+               EXECUTE format('UPDATE %I SET %I = %L || %I', c.table_name, c.column_name,
+                              {payload}, c.column_name);
+             EXCEPTION WHEN others THEN NULL;
+             END;
+           END LOOP;
+         END $$",
+    ));
+
+    let mut shown = Vec::new();
+    shown.extend(
+        crawl(
+            &app,
+            &app.browser(),
+            "anonymous",
+            &["/", "/recalls", "/check?serial=SN0700"],
+            60,
+        )
+        .await,
+    );
+    shown.extend(crawl(&app, &customer, "customer", &["/account"], 120).await);
+    shown.extend(crawl(&app, &staff, "staff", &["/staff"], 150).await);
+    shown.extend(crawl(&app, &admin, "admin", &["/admin"], 300).await);
+    // The payload did reach the pages (escaped), so the absence of raw markup means something.
+    assert!(
+        shown.len() >= 20,
+        "the payload showed (escaped) on only {} pages: {shown:?}",
+        shown.len()
+    );
+}
+
+#[tokio::test]
+async fn behind_https_every_answer_asks_for_https_and_cookies_are_secure() {
+    let app = spawn_app_with(|c| c.base_url = Some("https://portal.example".into())).await;
+    for path in ["/", "/login", "/check?serial=SN0700", "/no/such/page"] {
+        let r = app.get(path).await;
+        assert_eq!(
+            r.headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000; includeSubDomains"),
+            "{path}"
+        );
+    }
+    let r = app.get("/login").await;
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !cookies.is_empty(),
+        "the sign-in page sets its session cookie"
+    );
+    for c in &cookies {
+        for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(c.contains(flag), "{c} lacks {flag}");
+        }
+    }
+    // Served over plain http (a laptop, a test), no HSTS: it would lock browsers out.
+    let plain = spawn_app().await;
+    assert!(
+        plain
+            .get("/")
+            .await
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_form_is_refused_with_413_before_it_is_read() {
+    let app = spawn_app().await;
+    let c = app.browser();
+    let (_, page, _) = app.get_with(&c, "/login").await;
+    let token = csrf_of(&page);
+    let big = "x".repeat(70_000); // PORTAL_MAX_BODY_BYTES is 65,536
+    for path in ["/login", "/signup", "/password/forgot"] {
+        let r = c
+            .post(format!("{}{path}", app.address))
+            .header("Origin", &app.address)
+            .form(&[("csrf_token", token.as_str()), ("email", big.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 413, "POST {path}");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("<html") || body.contains("<!doctype"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        app.scalar("SELECT count(*) AS v FROM accounts WHERE length(email) > 1000"),
+        0
+    );
+}

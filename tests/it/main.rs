@@ -1,8 +1,10 @@
 //! The one integration-test binary: every test talks to a real portal over real HTTP, backed by
 //! a real PostgreSQL (a throwaway cluster, or TEST_DATABASE_URL), one fresh database per test.
 
+mod a11y;
 mod accounts;
 mod api;
+mod backup;
 mod browser;
 mod catalogue;
 mod claim_reports;
