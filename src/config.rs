@@ -137,6 +137,11 @@ pub struct Config {
     #[arg(long, env = "PORTAL_OUTBOX_RETRY_BASE_MS", default_value_t = 10_000)]
     pub outbox_retry_base_ms: u64,
 
+    /// Seconds a worker holds the mails it claimed: one that dies mid-send leaves them to the
+    /// others after this long. At least the time a batch of 128 takes to send.
+    #[arg(long, env = "PORTAL_OUTBOX_LEASE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub outbox_lease_secs: u32,
+
     /// Most mails sent per second by one worker (0: as fast as the SMTP server takes them).
     /// Mail providers throttle or block bulk senders that go faster than agreed.
     #[arg(long, env = "PORTAL_MAIL_RATE_PER_SEC", default_value_t = 0)]

@@ -37,6 +37,10 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// Most mails per second (0: no cap).
     pub rate_per_sec: u32,
+    /// How long a claimed mail stays with its worker before another may take it. A batch of
+    /// 128 sent 32 at a time with a 15 s timeout per SMTP step takes at most a few minutes;
+    /// results of a lease that ran out anyway are ignored (see `OutboxMail::mark_sent`).
+    pub lease_secs: i32,
 }
 
 impl Default for WorkerSettings {
@@ -48,14 +52,10 @@ impl Default for WorkerSettings {
             concurrency: 32,
             poll_interval: Duration::from_millis(500),
             rate_per_sec: 0,
+            lease_secs: 300,
         }
     }
 }
-
-/// How long a claimed mail stays with its worker before another may take it. A batch of 128
-/// sent 32 at a time with a 15 s timeout per SMTP step takes at most a few minutes; results of a
-/// lease that ran out anyway are ignored (see `OutboxMail::mark_sent`).
-const LEASE_SECS: i32 = 300;
 
 impl Mailer {
     /// SMTP when `smtp_url` is given (`smtp://`, `smtp://…?tls=required`, `smtps://`), else
@@ -133,7 +133,7 @@ pub async fn deliver_due(
     };
     let claimed = {
         let mut conn = pool.get().await?;
-        OutboxMail::claim(&mut conn, batch, LEASE_SECS).await?
+        OutboxMail::claim(&mut conn, batch, settings.lease_secs).await?
     };
     if claimed.is_empty() {
         return Ok(0);

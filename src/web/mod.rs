@@ -377,6 +377,7 @@ pub fn worker_settings(config: &Config) -> crate::jobs::outbox::WorkerSettings {
         max_attempts: config.outbox_max_attempts.max(1) as i32,
         base_backoff_ms: config.outbox_retry_base_ms as i64,
         rate_per_sec: config.mail_rate_per_sec,
+        lease_secs: i32::try_from(config.outbox_lease_secs).unwrap_or(i32::MAX),
         ..Default::default()
     }
 }

@@ -625,3 +625,74 @@ async fn a_launch_killed_midway_leaves_a_draft_and_nothing_else() {
         200_000
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_send_loses_no_mail() {
+    const MAILS: usize = 2000;
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let app = spawn_app().await;
+    app.sql("UPDATE outbox SET status = 'sent', sent_at = now() WHERE status = 'queued'");
+    app.sql(&format!(
+        "INSERT INTO outbox (kind, to_address, subject, body_text, body_html) \
+         SELECT 'test', 'k' || i || '@example.com', 'Notice ' || i, 'text', '<p>html</p>' \
+         FROM generate_series(1, {MAILS}) i"
+    ));
+    let worker = || {
+        Command::new(env!("CARGO_BIN_EXE_recall-portal"))
+            .arg("worker")
+            .env("DATABASE_URL", &app.db_url)
+            .env("PORTAL_SMTP_URL", format!("smtp://127.0.0.1:{}", smtp.port))
+            .env("PORTAL_OUTBOX_LEASE_SECS", "2")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let sent =
+        || app.scalar("SELECT count(*) AS v FROM outbox WHERE kind = 'test' AND status = 'sent'");
+
+    // Killed outright once a few hundred have gone out: the batch in its hands is neither
+    // marked sent nor released.
+    let mut first = worker();
+    for _ in 0..600 {
+        if smtp.messages().len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let at_kill = sent();
+    assert!(
+        (1..MAILS as i64).contains(&at_kill),
+        "the worker was not killed mid-way: {at_kill} sent"
+    );
+
+    // Another worker takes over, the dead one's mails included once their lease is out.
+    let mut second = worker();
+    for _ in 0..1200 {
+        if sent() == MAILS as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(second.id() as i32, libc::SIGTERM) };
+    second.wait().unwrap();
+    assert_eq!(sent(), MAILS as i64, "every mail is marked sent");
+    let mut copies: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for m in smtp.messages() {
+        if let Some(to) = m.lines().find_map(|l| l.strip_prefix("To: ")) {
+            *copies.entry(to.trim().to_owned()).or_default() += 1;
+        }
+    }
+    for i in 1..=MAILS {
+        assert!(
+            copies.contains_key(&format!("k{i}@example.com")),
+            "k{i}@example.com never received its mail"
+        );
+    }
+    // At least once: only the mails in flight at the kill (one batch at most) went out twice.
+    let twice: usize = copies.values().map(|n| n - 1).sum();
+    assert!(twice <= 128, "{twice} mails went out twice");
+}
