@@ -217,4 +217,25 @@ and the caches warm (items 5 to 7 measured with 15 s closed-loop runs, `/check`)
    (reloaded every 30 s and by its own edits; a model newer than that is read): `/check`
    about 9,200 → 10,900-13,300 req/s, `/api/v1/status` 8,600 → 10,700-12,200 (short runs; the
    figures above are this script's).
+8. `/metrics` labels every request with its route pattern. At first that came from actix's
+   `HttpRequest::match_pattern`, which walks every route again, dynamic ones by regular
+   expression, on each request; in that run `/check` was at 0.62 × and its p99 at half load
+   4.3 × the baseline's. The pattern is now remembered per address shape (the path with its
+   matched segments named; `src/web/metrics.rs`); the figures above are with it. This machine's
+   speed varied a lot in these runs (the baseline's peak rounds from 11,600 to 15,900 req/s
+   within one run), so read the rounds as well as the medians.
+
+What limits the throughput now (`perf -a` and a DWARF profile of the portal during `/check` at
+peak, `pg_stat_statements`): per lookup, the portal's own threads use about 0.085 ms of CPU
+against the baseline's 0.031 ms, and its PostgreSQL about 20 % more than the baseline's (the
+same two statements; the portal's carry a few more columns). In the portal process, the
+database future is 28 % of the time; diesel-async writes each statement's SQL out again on every
+execution even when it is prepared (`walk_ast`, `push_identifier`: 8 %); context switches
+(`finish_task_switch`) 16 %; the rest is HTTP, the middleware every page has and the minimal
+server lacks (session cookie, security headers, request id and metrics, the per-address limit),
+row decoding into owned strings, and the page itself. The load generator takes about 14 % of the
+two cores, which both servers share with PostgreSQL. What would move it: the two lookup
+statements on tokio-postgres prepared statements held per connection (no SQL rebuilt per call),
+fewer decoded columns, and in production PostgreSQL and the load on cores of their own. At half
+the baseline's peak, the load a real day would be run at, the p99 goal is met.
 """)

@@ -318,4 +318,93 @@ mod tests {
             .unwrap_err();
         assert!(e[0].reason.len() < 200, "a huge field gives a short reason");
     }
+
+    mod properties {
+        use super::*;
+        use crate::domain::gtin::gs1_check_digit;
+        use proptest::prelude::*;
+
+        /// A GTIN-14 with its check digit, from 13 digits.
+        fn gtin_of(body: &[u8]) -> String {
+            let check = gs1_check_digit(body);
+            body.iter()
+                .chain(std::iter::once(&check))
+                .map(|d| char::from(b'0' + d))
+                .collect()
+        }
+
+        proptest! {
+            /// Whatever a file holds, its header and rows are judged, never a panic.
+            #[test]
+            fn any_header_and_row_is_judged_without_panic(
+                header in proptest::collection::vec(".{0,12}", 0..8),
+                row in proptest::collection::vec("\\PC{0,40}", 0..8),
+            ) {
+                let header: Vec<&str> = header.iter().map(String::as_str).collect();
+                if let Ok(columns) = UnitColumns::from_header(&header) {
+                    let row: Vec<&str> = row.iter().map(String::as_str).collect();
+                    let _ = columns.parse(2, &row, header.len());
+                }
+            }
+
+            /// A well-formed row is accepted in any column order and comes back as sent
+            /// (trimmed; location upper case, status lower case).
+            #[test]
+            fn a_good_row_is_accepted_in_any_column_order(
+                body in proptest::collection::vec(0u8..10, 13),
+                serial in "[A-Za-z0-9][A-Za-z0-9._-]{0,19}",
+                lot in proptest::option::of("[A-Z0-9]{1,10}"),
+                day in 0u32..3000,
+                location in proptest::option::of("[a-zA-Z0-9_-]{1,32}"),
+                status in proptest::option::of(proptest::sample::select(UNIT_STATUSES.to_vec())),
+                order in Just((0..6).collect::<Vec<usize>>()).prop_shuffle(),
+                pad in " {0,2}",
+            ) {
+                let gtin = gtin_of(&body);
+                let date = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(day.into());
+                let date_text = date.to_string();
+                let names = ["gtin", "serial", "lot", "manufactured_on", "location", "status"];
+                let values = [
+                    gtin.clone(),
+                    format!("{pad}{serial}{pad}"),
+                    lot.clone().unwrap_or_default(),
+                    date_text,
+                    location.clone().unwrap_or_default(),
+                    status.map(|s| s.to_ascii_uppercase()).unwrap_or_default(),
+                ];
+                let header: Vec<&str> = order.iter().map(|&i| names[i]).collect();
+                let row: Vec<&str> = order.iter().map(|&i| values[i].as_str()).collect();
+                let columns = UnitColumns::from_header(&header).unwrap();
+                let record = columns.parse(7, &row, header.len()).unwrap();
+                prop_assert_eq!(record.line, 7);
+                prop_assert_eq!(record.gtin, gtin);
+                prop_assert_eq!(record.serial, serial);
+                prop_assert_eq!(record.lot, lot);
+                prop_assert_eq!(record.manufactured_on, Some(date));
+                prop_assert_eq!(record.location, location.map(|l| l.to_ascii_uppercase()));
+                prop_assert_eq!(record.status, status.map(str::to_owned));
+            }
+
+            /// One changed GTIN digit, or a row of the wrong width, is refused, naming the
+            /// column (or the width) on the right line.
+            #[test]
+            fn a_bad_gtin_or_width_is_refused_on_its_line(
+                body in proptest::collection::vec(0u8..10, 13),
+                at in 0usize..14,
+                by in 1u8..10,
+                extra in 1usize..3,
+            ) {
+                let mut digits: Vec<u8> = gtin_of(&body).bytes().map(|b| b - b'0').collect();
+                digits[at] = (digits[at] + by) % 10;
+                let wrong: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+                let columns = UnitColumns::from_header(&["gtin", "serial"]).unwrap();
+                let errors = columns.parse(9, &[&wrong, "SN1"], 2).unwrap_err();
+                prop_assert!(errors.iter().all(|e| e.line == 9));
+                prop_assert!(errors.iter().any(|e| e.column == "gtin"));
+                let long = vec!["x"; 2 + extra];
+                let errors = columns.parse(4, &long, 2).unwrap_err();
+                prop_assert!(errors[0].reason.contains("the header has 2"));
+            }
+        }
+    }
 }

@@ -45,9 +45,14 @@ struct RouteStats {
 /// Route pattern → each method's figures.
 type Routes = HashMap<String, Vec<(Method, Arc<RouteStats>)>>;
 
+/// Most address shapes whose route pattern is remembered (see [`Metrics::route_of`]).
+const MAX_SHAPES: usize = 4096;
+
 /// Requests by route pattern and method, since the process started.
 pub struct Metrics {
     routes: RwLock<Routes>,
+    /// Address shape → the route pattern it matched (None: no route).
+    patterns: RwLock<HashMap<String, Option<String>>>,
     started: SystemTime,
 }
 
@@ -55,12 +60,34 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             routes: RwLock::new(HashMap::new()),
+            patterns: RwLock::new(HashMap::new()),
             started: SystemTime::now(),
         }
     }
 }
 
 impl Metrics {
+    /// The route pattern `req` matched (None: no route matched). actix finds it by walking
+    /// every route again, dynamic ones by regular expression (`HttpRequest::match_pattern`), so
+    /// the answer is remembered per address shape: the path with each matched segment replaced
+    /// by its name (`/account/claims/{id}` for every claim). At most [`MAX_SHAPES`] shapes are
+    /// kept; addresses beyond them (junk ones, typically) are walked each time, never stored.
+    pub fn route_of(&self, req: &actix_web::HttpRequest) -> Option<String> {
+        let shape = shape_of(req.path(), req.match_info());
+        if let Ok(known) = self.patterns.read()
+            && let Some(pattern) = known.get(&shape)
+        {
+            return pattern.clone();
+        }
+        let pattern = req.match_pattern();
+        if let Ok(mut known) = self.patterns.write()
+            && known.len() < MAX_SHAPES
+        {
+            known.insert(shape, pattern.clone());
+        }
+        pattern
+    }
+
     /// Counts one answered request. `route` is the matched pattern (None: no route matched).
     pub fn record(&self, route: Option<&str>, method: &Method, status: u16, took: Duration) {
         let route = route.unwrap_or("unmatched");
@@ -156,6 +183,28 @@ impl Metrics {
             );
         }
     }
+}
+
+/// `path` with each segment that holds the next matched value replaced by `{name}`.
+fn shape_of(path: &str, info: &actix_web::dev::Path<actix_web::dev::Url>) -> String {
+    let mut matched = info.iter();
+    let mut next = matched.next();
+    let mut out = String::with_capacity(path.len() + 8);
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        match next {
+            Some((name, value)) if value == segment => {
+                out.push('{');
+                out.push_str(name);
+                out.push('}');
+                next = matched.next();
+            }
+            _ => out.push_str(segment),
+        }
+    }
+    out
 }
 
 /// A label value as the text format wants it: backslash, double quote and newline escaped.

@@ -48,7 +48,7 @@ pub async fn middleware(
     let took = start.elapsed();
     if let Some(state) = &state {
         let (route, status) = match &result {
-            Ok(res) => (res.request().match_pattern(), res.status().as_u16()),
+            Ok(res) => (state.metrics.route_of(res.request()), res.status().as_u16()),
             Err(e) => (None, e.as_response_error().status_code().as_u16()),
         };
         state

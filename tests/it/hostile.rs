@@ -501,3 +501,87 @@ async fn an_oversized_form_is_refused_with_413_before_it_is_read() {
         0
     );
 }
+
+#[tokio::test]
+async fn random_bodies_and_addresses_get_a_clear_4xx_never_a_server_error() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let app = spawn_app().await;
+    let c = app.browser();
+    let (_, page, _) = app.get_with(&c, "/signup").await;
+    let token = csrf_of(&page);
+    let before = fingerprint(&app);
+    let routes = prop_oneof![
+        Just("/login"),
+        Just("/signup"),
+        Just("/password/forgot"),
+        Just("/register"),
+        Just("/api/v1/status/batch"),
+    ];
+    let kinds = prop_oneof![
+        Just("application/x-www-form-urlencoded"),
+        Just("multipart/form-data; boundary=XyZ"),
+        Just("multipart/form-data"),
+        Just("application/json"),
+        Just("text/plain"),
+    ];
+    let bodies = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..3000),
+        "[a-z_]{1,12}=[^&]{0,40}(&[a-z_]{1,12}=[^&]{0,40}){0,6}".prop_map(String::into_bytes),
+        "--XyZ\r\nContent-Disposition: form-data; name=\"[a-z_\"]{0,12}\"(; filename=\"[^\"]{0,20}\")?\r\n\r\n\\PC{0,200}(\r\n--XyZ(--)?)?"
+            .prop_map(String::into_bytes),
+        "\\{\"items\": ?\\[(\\{\"serial\": ?\"[^\"]{0,30}\"(, ?\"gtin\": ?\"[0-9]{0,15}\")?\\},?){0,5}\\]?\\}?"
+            .prop_map(String::into_bytes),
+    ];
+    let strategy = (routes, kinds, bodies, any::<bool>());
+    let mut runner = TestRunner::deterministic();
+    for case in 0..300 {
+        let (route, kind, mut body, with_token) = strategy.new_tree(&mut runner).unwrap().current();
+        if with_token && kind.starts_with("application/x-www") {
+            body = [format!("csrf_token={token}&").into_bytes(), body].concat();
+        }
+        let r = c
+            .post(format!("{}{route}", app.address))
+            .header("Origin", &app.address)
+            .header("Content-Type", kind)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert!(
+            (400..500).contains(&status) || (route == "/api/v1/status/batch" && status == 200),
+            "case {case}: POST {route} ({kind}) answered {status} to {:?}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Addresses: random query strings on the lookup and the resolver.
+    let queries = "[ -~]{0,60}";
+    for case in 0..150 {
+        let q = queries.new_tree(&mut runner).unwrap().current();
+        for path in [
+            format!("/check?{q}"),
+            format!(
+                "/check?serial={}",
+                q.replace('&', "%26").replace('#', "%23")
+            ),
+            format!("/01/{}", q.replace(['?', '#'], "")),
+            format!("/api/v1/status?serial={}", q.replace(['&', '#'], "")),
+        ] {
+            let r = c
+                .get(format!("{}{}", app.address, path.replace(' ', "%20")))
+                .send()
+                .await;
+            let Ok(r) = r else { continue }; // not a valid address: the client refuses it
+            let status = r.status().as_u16();
+            assert!(status < 500, "case {case}: GET {path} answered {status}");
+        }
+    }
+    assert_eq!(
+        fingerprint(&app),
+        before,
+        "random input changed the database"
+    );
+}

@@ -296,6 +296,10 @@ async fn metrics_need_their_token_and_count_requests_by_route() {
         assert_eq!(app.get("/check?serial=SN0700").await.status().as_u16(), 200);
     }
     assert_eq!(app.get("/no/such/page/4711").await.status().as_u16(), 404);
+    // Two codes, one route: one series.
+    for code in ["NO-SUCH-1", "NO-SUCH-2"] {
+        app.get(&format!("/recalls/{code}")).await;
+    }
     // Two mails waiting, one of them overdue by an hour; one failed for good.
     app.sql("UPDATE outbox SET status = 'sent', sent_at = now()");
     app.sql(
@@ -329,8 +333,15 @@ async fn metrics_need_their_token_and_count_requests_by_route() {
         value(r#"portal_http_requests_total{route="unmatched",method="GET",status="4xx"}"#),
         1.0
     );
+    assert_eq!(
+        value(
+            r#"portal_http_request_duration_seconds_count{route="/recalls/{code}",method="GET"}"#
+        ),
+        2.0
+    );
     // Only route patterns, never the addresses asked for.
     assert!(!body.contains("4711"));
+    assert!(!body.contains("NO-SUCH"));
     assert_eq!(
         value(r#"portal_http_request_duration_seconds_count{route="/check",method="GET"}"#),
         3.0
