@@ -246,9 +246,10 @@ fn bracketed_ai(t: &str) -> Option<&str> {
         .find(|(_, c)| *c == ')')
         .map(|(i, _)| i)?;
     let ai = &inner[..close];
+    // Digits first: only then is slicing at byte 2 safe (found by `bench/fuzz`: "(\0ʀ)").
     (ai.len() >= 2
-        && ai_digits(&ai[..2]) == Some(ai.len())
-        && ai.bytes().all(|b| b.is_ascii_digit()))
+        && ai.bytes().all(|b| b.is_ascii_digit())
+        && ai_digits(&ai[..2]) == Some(ai.len()))
     .then_some(ai)
 }
 
@@ -423,6 +424,14 @@ mod tests {
         assert!(!looks_like_element_string("SN0001"));
         // 01 + digits with a wrong check digit is just a long serial.
         assert!(!looks_like_element_string("010950600013435321X"));
+    }
+
+    #[test]
+    fn a_bracket_holding_letters_of_several_bytes_is_refused_not_a_panic() {
+        // Found by the fuzz target `element_string`.
+        for input in ["(\u{0}ʀ)", "(ʀʀ)", "(01ʀ)", "(0ʀ)x"] {
+            assert!(ElementString::parse(input).is_err(), "{input:?}");
+        }
     }
 
     proptest! {

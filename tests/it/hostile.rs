@@ -579,6 +579,15 @@ async fn random_bodies_and_addresses_get_a_clear_4xx_never_a_server_error() {
             assert!(status < 500, "case {case}: GET {path} answered {status}");
         }
     }
+    // Found by fuzzing (bench/fuzz): a bracketed code holding letters of several bytes.
+    for serial in ["(%00%CA%80)", "(%CA%80%CA%80)", "(01%CA%80)"] {
+        let r = c
+            .get(format!("{}/check?serial={serial}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "/check?serial={serial}");
+    }
     assert_eq!(
         fingerprint(&app),
         before,
