@@ -15,12 +15,7 @@ fn cli(args: &[&std::ffi::OsStr], db_url: &str) -> Output {
 }
 
 fn counts(db_url: &str) -> Vec<i64> {
-    let probe = TestApp {
-        address: String::new(),
-        client: reqwest::Client::new(),
-        db_url: db_url.to_owned(),
-        data_dir: std::env::temp_dir(),
-    };
+    let probe = TestApp::probe(db_url);
     [
         "units",
         "registrations",
@@ -93,12 +88,7 @@ async fn a_backup_restores_into_an_empty_database_with_everything_in_it() {
     let empty = empty_database();
     let out = cli(&["restore".as_ref(), junk.as_os_str()], &empty);
     assert!(!out.status.success());
-    let probe = TestApp {
-        address: String::new(),
-        client: reqwest::Client::new(),
-        db_url: empty,
-        data_dir: std::env::temp_dir(),
-    };
+    let probe = TestApp::probe(&empty);
     assert_eq!(
         probe.scalar("SELECT count(*) AS v FROM pg_tables WHERE schemaname = 'public'"),
         0

@@ -41,19 +41,7 @@ fn own_cluster() -> (Cluster, Scratch) {
         shared_buffers_mb: 0,
     })
     .expect("starting a cluster");
-    let url = cluster.url("postgres");
-    recall_portal::db::run_migrations(&url).expect("migrations");
-    recall_portal::db::blocking(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(async {
-            use diesel_async::AsyncConnection;
-            let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
-            recall_portal::db::seed::seed_demo(&mut conn, chrono::Utc::now().date_naive()).await
-        })
-    })
-    .expect("seeding");
+    migrate_and_seed(&cluster.url("postgres"));
     (cluster, root)
 }
 
@@ -555,15 +543,7 @@ async fn a_launch_killed_midway_leaves_a_draft_and_nothing_else() {
     };
     let reached = tokio::task::spawn_blocking({
         let db_url = app.db_url.clone();
-        move || {
-            let probe = TestApp {
-                address: String::new(),
-                client: reqwest::Client::new(),
-                db_url,
-                data_dir: std::env::temp_dir(),
-            };
-            wait_for_statement(&probe, "INSERT INTO recall_units")
-        }
+        move || wait_for_statement(&TestApp::probe(&db_url), "INSERT INTO recall_units")
     })
     .await
     .unwrap();
@@ -576,14 +556,7 @@ async fn a_launch_killed_midway_leaves_a_draft_and_nothing_else() {
     );
     tokio::task::spawn_blocking({
         let db_url = app.db_url.clone();
-        move || {
-            wait_for_quiet_database(&TestApp {
-                address: String::new(),
-                client: reqwest::Client::new(),
-                db_url,
-                data_dir: std::env::temp_dir(),
-            })
-        }
+        move || wait_for_quiet_database(&TestApp::probe(&db_url))
     })
     .await
     .unwrap();

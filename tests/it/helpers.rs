@@ -78,21 +78,26 @@ pub fn test_db() -> &'static TestDb {
         )
         .unwrap();
         db::execute_sync(&tdb.admin_url, &format!("CREATE DATABASE {}", tdb.template)).unwrap();
-        let url = tdb.url_for(&tdb.template);
-        db::run_migrations(&url).expect("migrating the template database");
-        db::blocking(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                use diesel_async::AsyncConnection;
-                let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
-                recall_portal::db::seed::seed_demo(&mut conn, chrono::Utc::now().date_naive()).await
-            })
-        })
-        .expect("seeding the template database");
+        migrate_and_seed(&tdb.url_for(&tdb.template));
         tdb
     })
+}
+
+/// Migrates the database at `url` and loads the demo catalogue into it.
+pub fn migrate_and_seed(url: &str) {
+    db::run_migrations(url).expect("migrating the database");
+    let url = url.to_owned();
+    db::blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            use diesel_async::AsyncConnection;
+            let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
+            recall_portal::db::seed::seed_demo(&mut conn, chrono::Utc::now().date_naive()).await
+        })
+    })
+    .expect("seeding the database");
 }
 
 fn drop_databases_of_finished_runs(admin_url: &str) {
@@ -350,6 +355,16 @@ impl TestApp {
             .get("location")
             .map(|v| v.to_str().unwrap().to_owned());
         (status, r.text().await.unwrap(), location)
+    }
+
+    /// A handle on a database alone (no portal serves it), for its SQL helpers.
+    pub fn probe(db_url: &str) -> TestApp {
+        TestApp {
+            address: String::new(),
+            client: reqwest::Client::new(),
+            db_url: db_url.to_owned(),
+            data_dir: std::env::temp_dir(),
+        }
     }
 
     /// Creates an account directly in the database (confirmed email).
