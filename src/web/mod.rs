@@ -17,6 +17,7 @@ pub mod integration;
 pub mod labels;
 pub mod metrics;
 pub mod multipart;
+pub mod panics;
 pub mod pictures;
 pub mod public;
 pub mod ratelimit;
@@ -306,8 +307,21 @@ pub fn render<T: Template>(status: StatusCode, page: &T) -> HttpResponse {
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
 form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The headers every response carries; with an https base URL also HSTS (a year, subdomains
-/// included), so that browsers never try plain http again.
+/// The headers every response carries.
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    (
+        "Permissions-Policy",
+        "camera=(), geolocation=(), microphone=()",
+    ),
+];
+
+/// [`SECURITY_HEADERS`]; with an https base URL also HSTS (a year, subdomains included), so
+/// that browsers never try plain http again.
 fn security_headers(https: bool) -> DefaultHeaders {
     let headers = if https {
         DefaultHeaders::new().add((
@@ -317,16 +331,9 @@ fn security_headers(https: bool) -> DefaultHeaders {
     } else {
         DefaultHeaders::new()
     };
-    headers
-        .add(("Content-Security-Policy", CSP))
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "same-origin"))
-        .add(("Cross-Origin-Opener-Policy", "same-origin"))
-        .add((
-            "Permissions-Policy",
-            "camera=(self), geolocation=(), microphone=()",
-        ))
+    SECURITY_HEADERS
+        .into_iter()
+        .fold(headers, |headers, h| headers.add(h))
 }
 
 fn bad_input_page(message: String) -> actix_web::Error {
@@ -489,6 +496,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::Data::new(readers))
+                .wrap(from_fn(panics::middleware))
                 .wrap(from_fn(session::cookie_middleware))
                 .wrap(security_headers(
                     app_config.base_url().starts_with("https://"),

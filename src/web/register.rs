@@ -260,16 +260,28 @@ fn products_notice(code: &str) -> HttpResponse {
 
 /// The cookie that names the browser a draft was typed in: a secret of its own, so a draft's
 /// address alone (in a mail, a history) does not let anyone else finish it.
+/// Over https it carries the `__Secure-` prefix, so a plain-http page cannot set it (`__Host-`
+/// would also need `Path=/`, and this cookie is only sent to `/register`).
 const BROWSER_COOKIE: &str = "portal_draft";
+const SECURE_BROWSER_COOKIE: &str = "__Secure-portal_draft";
+
+fn browser_cookie_name(state: &AppState) -> &'static str {
+    if state.sessions.secure {
+        SECURE_BROWSER_COOKIE
+    } else {
+        BROWSER_COOKIE
+    }
+}
 
 fn browser_secret(req: &HttpRequest) -> Option<String> {
-    req.cookie(BROWSER_COOKIE)
+    let state = req.app_data::<web::Data<AppState>>()?;
+    req.cookie(browser_cookie_name(state))
         .map(|c| c.value().to_owned())
         .filter(|v| is_token(v))
 }
 
 fn browser_cookie(state: &AppState, secret: &str) -> actix_web::cookie::Cookie<'static> {
-    actix_web::cookie::Cookie::build(BROWSER_COOKIE, secret.to_owned())
+    actix_web::cookie::Cookie::build(browser_cookie_name(state), secret.to_owned())
         .path("/register")
         .http_only(true)
         .same_site(actix_web::cookie::SameSite::Lax)
@@ -389,9 +401,12 @@ fn draft_gone() -> AppError {
     )
 }
 
+/// Someone else's registration: "not found", like every other id of another user, so that an
+/// address never tells whether it belongs to somebody.
 fn not_yours() -> AppError {
-    AppError::Forbidden(
-        "This registration was typed in another browser, for another account. To keep its details safe, only that browser or that account can finish it. Register the product here instead: it takes a minute.".into(),
+    AppError::not_found(
+        "No registration waiting here",
+        "This address does not lead to a registration of yours: a registration typed in another browser can only be finished there or by the account it was meant for. Register the product here instead: it takes a minute.",
     )
 }
 

@@ -26,6 +26,18 @@ fn new_id() -> String {
     format!("{n:016x}")
 }
 
+/// Whether an answer is a refused access decision, logged for whoever watches for probing:
+/// every 401 and 403 (no or wrong credentials, a role's area, a forged form), and a 404 for a
+/// signed-in account on a route that names a record (someone else's, or a guessed id). Not the
+/// anonymous 404s of the public lookup and its links: asking for an unknown serial is no attack.
+fn refused_access(status: u16, route: Option<&str>, account: Option<i64>) -> bool {
+    match status {
+        401 | 403 => true,
+        404 => account.is_some() && route.is_some_and(|r| r.contains('{')),
+        _ => false,
+    }
+}
+
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -46,14 +58,34 @@ pub async fn middleware(
         .await;
     let _enter = span.enter();
     let took = start.elapsed();
+    let (route, status) = match &result {
+        Ok(res) => (
+            state
+                .as_ref()
+                .and_then(|s| s.metrics.route_of(res.request())),
+            res.status().as_u16(),
+        ),
+        Err(e) => (None, e.as_response_error().status_code().as_u16()),
+    };
     if let Some(state) = &state {
-        let (route, status) = match &result {
-            Ok(res) => (state.metrics.route_of(res.request()), res.status().as_u16()),
-            Err(e) => (None, e.as_response_error().status_code().as_u16()),
-        };
         state
             .metrics
             .record(route.as_deref(), &method, status, took);
+    }
+    if let Ok(res) = &result
+        && matches!(status, 401 | 403 | 404)
+    {
+        let account = super::session::Session::account_id_of(res.request());
+        if refused_access(status, route.as_deref(), account) {
+            tracing::warn!(
+                request_id = %id,
+                status,
+                method = %method,
+                route = route.as_deref().unwrap_or("unmatched"),
+                account,
+                "access refused"
+            );
+        }
     }
     match result {
         Ok(mut res) => {
@@ -74,5 +106,22 @@ pub async fn middleware(
             tracing::warn!(request_id = %id, error = %e, "request error");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_access;
+
+    #[test]
+    fn refusals_and_a_signed_in_account_missing_a_record_are_logged_not_lookups() {
+        assert!(refused_access(403, Some("/admin"), Some(1)));
+        assert!(refused_access(401, Some("/api/v1/units"), None));
+        assert!(refused_access(404, Some("/account/claims/{id}"), Some(1)));
+        assert!(!refused_access(404, Some("/account/claims/{id}"), None));
+        assert!(!refused_access(404, Some("/01/{tail:.*}"), None));
+        assert!(!refused_access(404, None, Some(1)));
+        assert!(!refused_access(200, Some("/check"), None));
+        assert!(!refused_access(303, Some("/account"), None));
     }
 }

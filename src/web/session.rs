@@ -19,7 +19,12 @@ use crate::db::accounts::{Account, SessionRow};
 use crate::domain::account::Role;
 use crate::tokens::{constant_time_eq, hash_token, new_token};
 
-pub const COOKIE: &str = "portal_session";
+/// The session cookie's name over plain http (a laptop, a test).
+const COOKIE: &str = "portal_session";
+/// Its name when cookies are `Secure`: with the `__Host-` prefix a browser accepts the cookie
+/// only from this very host, over https, for the whole site, so neither a sibling subdomain nor
+/// a plain-http page can plant or overwrite it.
+const HOST_COOKIE: &str = "__Host-portal_session";
 /// An anonymous session only carries a CSRF token for a sign-in or sign-up form.
 const ANONYMOUS_LIFETIME_HOURS: i64 = 2;
 /// `last_seen_at` is written at most this often, not on every request.
@@ -33,6 +38,13 @@ pub struct SessionSettings {
     pub secure: bool,
     /// scheme://host[:port] of the portal, for the Origin check.
     pub origin: String,
+}
+
+impl SessionSettings {
+    /// The session cookie's name: `__Host-` prefixed when it is `Secure`.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure { HOST_COOKIE } else { COOKIE }
+    }
 }
 
 /// The current session (anonymous or signed in). Extracting it creates an anonymous session
@@ -68,7 +80,7 @@ fn client_ip(req: &HttpRequest) -> Option<String> {
 
 impl Session {
     pub fn cookie(settings: &SessionSettings, token: &str, max_age: Duration) -> Cookie<'static> {
-        Cookie::build(COOKIE, token.to_owned())
+        Cookie::build(settings.cookie_name(), token.to_owned())
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -83,6 +95,14 @@ impl Session {
         c
     }
 
+    /// The signed-in account a request was answered for, if its session was loaded (by a
+    /// handler, an extractor or a role check) while it was answered.
+    pub fn account_id_of(req: &HttpRequest) -> Option<i64> {
+        let extensions = req.extensions();
+        let LoadedSession(session) = extensions.get::<LoadedSession>()?;
+        session.as_ref()?.account.as_ref().map(|a| a.id)
+    }
+
     /// The live session named by the request's cookie, if any.
     pub async fn load(req: &HttpRequest) -> Result<Option<Session>, AppError> {
         if let Some(LoadedSession(s)) = req.extensions().get::<LoadedSession>() {
@@ -92,7 +112,7 @@ impl Session {
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no app state")))?;
         let Some(token) = req
-            .cookie(COOKIE)
+            .cookie(state.sessions.cookie_name())
             .map(|c| c.value().to_owned())
             .filter(|t| t.len() == 43)
         else {
@@ -278,7 +298,9 @@ pub async fn cookie_middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let slot = CookieSlot::default();
     req.extensions_mut().insert(slot.clone());
-    let had_session = req.cookie(COOKIE).is_some();
+    let had_session = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| req.cookie(state.sessions.cookie_name()).is_some());
     let mut res = next.call(req).await?;
     let pending = slot.0.borrow_mut().take();
     let set_cookie = pending.is_some();

@@ -12,7 +12,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
 use super::admin::admin_of;
-use super::session::{COOKIE, CsrfForm, SignedIn};
+use super::session::{CsrfForm, SignedIn};
 use super::{AppError, AppState, render, see_other};
 use crate::db::accounts::{AuditEntry, AuditEvent};
 use crate::db::api_tokens::{ApiToken, REVEAL_MINUTES, TokenReveal};
@@ -163,7 +163,11 @@ async fn list(
 
 /// The session cookie of the request: the key a new secret is sealed with.
 fn cookie_of(req: &HttpRequest) -> Result<String, AppError> {
-    req.cookie(COOKIE)
+    let name = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.sessions.cookie_name())
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no app state")))?;
+    req.cookie(name)
         .map(|c| c.value().to_owned())
         .ok_or_else(|| AppError::Forbidden("Your session has expired: sign in again.".into()))
 }

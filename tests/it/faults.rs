@@ -209,6 +209,8 @@ async fn a_database_restart_under_load_gives_quick_503s_and_service_is_back_with
 struct Serve {
     child: Child,
     address: String,
+    /// Everything it has logged so far (the log goes to stdout).
+    log: Arc<std::sync::Mutex<String>>,
 }
 
 impl Serve {
@@ -236,6 +238,8 @@ impl Serve {
         let mut child = cmd.spawn().expect("starting recall-portal serve");
         let mut stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let log_ = log.clone();
         std::thread::spawn(move || {
             let mut seen = String::new();
             let mut buf = [0u8; 256];
@@ -243,7 +247,9 @@ impl Serve {
                 if n == 0 {
                     break;
                 }
-                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                let text = String::from_utf8_lossy(&buf[..n]);
+                log_.lock().unwrap().push_str(&text);
+                seen.push_str(&text);
                 if let Some(line) = seen.lines().find(|l| l.starts_with("Portal listening on ")) {
                     let _ = tx.send(
                         line.trim_start_matches("Portal listening on ")
@@ -257,7 +263,30 @@ impl Serve {
         let address = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the portal did not report its address");
-        Serve { child, address }
+        Serve {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// Its log's lines holding `needle`, waiting up to 5 s for `count` of them.
+    fn logged(&self, needle: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines: Vec<String> = self
+                .log
+                .lock()
+                .unwrap()
+                .lines()
+                .filter(|l| l.contains(needle))
+                .map(str::to_owned)
+                .collect();
+            if lines.len() >= count || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn signal(&self, signal: i32) {
@@ -668,4 +697,51 @@ async fn a_worker_killed_mid_send_loses_no_mail() {
     // At least once: only the mails in flight at the kill (one batch at most) went out twice.
     let twice: usize = copies.values().map(|n| n - 1).sum();
     assert!(twice <= 128, "{twice} mails went out twice");
+}
+
+#[tokio::test]
+async fn refused_access_is_logged_with_its_route_and_account() {
+    let (db_url, _) = fresh_database();
+    let serve = Serve::start(&db_url, &[]);
+    let portal = TestApp {
+        address: serve.address.clone(),
+        client: reqwest::Client::new(),
+        db_url: db_url.clone(),
+        data_dir: std::env::temp_dir(),
+    };
+    let ann = user(&portal, "ann-logged@example.com", "customer").await;
+    let id = portal.scalar("SELECT id AS v FROM accounts WHERE email = 'ann-logged@example.com'");
+    // A role's area, someone else's (or no) record, a forged form.
+    let (status, _, _) = portal.get_with(&ann, "/admin/users").await;
+    assert_eq!(status, 403);
+    let (status, _, _) = portal.get_with(&ann, "/account/claims/987654").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = portal
+        .post_with(&ann, "/account/password", &[("csrf_token", "forged")])
+        .await;
+    assert_eq!(status, 403);
+    // Not refusals: a page of hers, and a visitor's lookup of a serial nobody has.
+    let (status, _, _) = portal.get_with(&ann, "/account").await;
+    assert_eq!(status, 200);
+    let (status, _) = portal.page("/check?serial=NOSUCH42").await;
+    assert!(status < 500);
+    let (status, _) = portal.page("/01/09506000134352/21/NOSUCH43").await;
+    assert!(status < 500);
+    let lines = serve.logged("access refused", 3);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for (line, (status, route)) in lines.iter().zip([
+        ("403", "/admin/users"),
+        ("404", "/account/claims/{id}"),
+        ("403", "/account/password"),
+    ]) {
+        assert!(
+            line.contains(&format!("status={status}"))
+                && line.contains(&format!("route=\"{route}\""))
+                && line.contains(&format!("account={id}"))
+                && line.contains("request_id="),
+            "{line}"
+        );
+    }
+    let log = serve.log.lock().unwrap().clone();
+    assert!(!log.contains("NOSUCH") && !log.contains("987654"), "{log}");
 }

@@ -126,7 +126,7 @@ fn the_walk_knows_every_post_route_in_the_source() {
 
 /// One text that changes when any row of any table changes (sessions aside: every request
 /// touches its own).
-fn fingerprint(app: &TestApp) -> String {
+pub(crate) fn fingerprint(app: &TestApp) -> String {
     let tables = app.text(
         "SELECT string_agg(tablename, ',' ORDER BY tablename) AS v FROM pg_tables \
          WHERE schemaname = 'public' AND tablename <> 'sessions'",
@@ -324,6 +324,11 @@ async fn crawl(
             ("x-frame-options", "DENY"),
             ("referrer-policy", "same-origin"),
             ("cross-origin-opener-policy", "same-origin"),
+            // No page uses the camera, the microphone or the position.
+            (
+                "permissions-policy",
+                "camera=(), geolocation=(), microphone=()",
+            ),
             ("x-request-id", ""),
         ] {
             let got = headers
@@ -461,7 +466,50 @@ async fn behind_https_every_answer_asks_for_https_and_cookies_are_secure() {
         for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(c.contains(flag), "{c} lacks {flag}");
         }
+        // `__Host-`: only this host, over https, for the whole site (no Domain).
+        assert!(
+            c.starts_with("__Host-portal_session=") && !c.contains("Domain"),
+            "{c}"
+        );
     }
+    // The prefixed cookie is the session (sent by hand: a cookie store keeps Secure cookies
+    // from plain http); the same token under the old name is no session at all.
+    let cookie = cookies[0].split(';').next().unwrap().to_owned();
+    let page = r.text().await.unwrap();
+    app.create_user("ann@example.com", USER_PW, "customer");
+    let signed_in = app
+        .client
+        .post(format!("{}/login", app.address))
+        .header("Cookie", &cookie)
+        .header("Origin", "https://portal.example")
+        .form(&[
+            ("csrf_token", csrf_of(&page).as_str()),
+            ("email", "ann@example.com"),
+            ("password", USER_PW),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-portal_session="))
+        .expect("a new session cookie at sign-in");
+    let account = |cookie: String| {
+        app.client
+            .get(format!("{}/account", app.address))
+            .header("Cookie", cookie)
+            .send()
+    };
+    assert_eq!(
+        account(session.clone()).await.unwrap().status().as_u16(),
+        200
+    );
+    let unprefixed = session.trim_start_matches("__Host-").to_owned();
+    assert_eq!(account(unprefixed).await.unwrap().status().as_u16(), 303);
     // Served over plain http (a laptop, a test), no HSTS: it would lock browsers out.
     let plain = spawn_app().await;
     assert!(

@@ -18,6 +18,7 @@ mod hostile;
 mod import;
 mod labels;
 mod lookup;
+mod ownership;
 mod platform;
 mod recall_reports;
 mod recalls;

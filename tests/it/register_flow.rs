@@ -816,7 +816,7 @@ async fn a_draft_is_seen_and_finished_only_by_its_browser_or_its_account() {
     );
     app.login(&stranger, "mallory@example.com", PW).await;
     let (status, page, _) = app.get_with(&stranger, &finish).await;
-    assert_eq!(status, 403, "{page}");
+    assert_eq!(status, 404, "{page}");
     assert!(!page.contains("Corner Shop"));
     let (_, form, _) = app.get_with(&stranger, "/register").await;
     let (status, _, _) = app
@@ -826,7 +826,7 @@ async fn a_draft_is_seen_and_finished_only_by_its_browser_or_its_account() {
             &[("csrf_token", &csrf_of(&form)), ("draft", &draft)],
         )
         .await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404);
     assert_eq!(app.scalar("SELECT count(*) FROM registrations"), 0);
 
     // The browser that typed it signs in and finishes; a second click is not an error.
