@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let mut line = 0;
     while let Ok(true) = reader.read_byte_record(&mut record) {
         line += 1;
-        let Ok(fields) = record.iter().map(std::str::from_utf8).collect::<Result<Vec<_>, _>>() else {
+        let Ok(fields) = record
+            .iter()
+            .map(std::str::from_utf8)
+            .collect::<Result<Vec<_>, _>>()
+        else {
             continue;
         };
         match &columns {

@@ -7,7 +7,11 @@ fuzz_target!(|input: (&str, &str, bool)| {
     if let Ok(f) = SerialFormat::parse(input.0) {
         let _ = f.describe();
         let example = f.example();
-        assert!(f.matches(&example, true), "its own example matches {}", input.0);
+        assert!(
+            f.matches(&example, true),
+            "its own example matches {}",
+            input.0
+        );
         let _ = f.matches(input.1, input.2);
     }
 });
