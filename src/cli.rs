@@ -520,8 +520,7 @@ async fn create_admin(url: &str, email: &str) -> Result<()> {
     crate::domain::account::check_password(&password, &[email.as_str()])
         .map_err(|e| anyhow::anyhow!("password refused: {e}"))?;
     let hash = crate::passwords::hash(password.clone()).await?;
-    use diesel_async::AsyncConnection;
-    let mut conn = diesel_async::AsyncPgConnection::establish(url).await?;
+    let mut conn = crate::db::tls::connect(url).await?;
     let account = crate::db::accounts::Account::create(
         &mut conn,
         &email,
@@ -573,8 +572,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn seed_demo(url: &str) -> Result<seed::SeedSummary> {
-    use diesel_async::AsyncConnection;
-    let mut conn = diesel_async::AsyncPgConnection::establish(url).await?;
+    let mut conn = crate::db::tls::connect(url).await?;
     seed::seed_demo(&mut conn, chrono::Utc::now().date_naive()).await
 }
 
@@ -602,9 +600,7 @@ fn serve(config: &Config) -> Result<()> {
 
 async fn serve_async(config: &Config, db: &Database) -> Result<()> {
     if db.is_embedded() && !config.no_demo {
-        let mut conn =
-            <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&db.url)
-                .await?;
+        let mut conn = crate::db::tls::connect(&db.url).await?;
         let models: i64 = {
             use diesel::prelude::*;
             use diesel_async::RunQueryDsl;

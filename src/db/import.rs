@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::pin::Pin;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::NaiveDate;
 use futures_util::pin_mut;
+use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, NoTls};
 
 use crate::domain::import::{RowError, UNIT_STATUSES, UnitColumns, UnitRecord, shorten};
 use crate::domain::serial_format::SerialFormat;
@@ -254,15 +254,7 @@ pub(crate) async fn insert_new_units(
 }
 
 pub async fn connect(url: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .context("connecting to the database")?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "import connection ended");
-        }
-    });
-    Ok(client)
+    crate::db::tls::connect_client(url).await
 }
 
 /// How often (in rows) an import reports its progress.

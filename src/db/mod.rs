@@ -29,6 +29,7 @@ pub mod schema;
 pub mod seed;
 pub mod stations;
 pub mod stock;
+pub mod tls;
 pub mod warranty;
 
 use std::time::Duration;
@@ -54,6 +55,8 @@ pub fn build_pool(url: &str, size: usize) -> Result<DbPool> {
     // and is then discarded by the pool.
     let mut manager_config = ManagerConfig::default();
     manager_config.recycling_method = RecyclingMethod::Fast;
+    // Connections open through `tls` (the URL's sslmode), not diesel-async's plain default.
+    manager_config.custom_setup = Box::new(|url| Box::pin(tls::connect(url)));
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
     Pool::builder(manager)
@@ -78,8 +81,7 @@ pub fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'stati
 type SyncConn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
 
 fn establish_sync(url: &str) -> Result<SyncConn> {
-    <SyncConn as diesel::Connection>::establish(url)
-        .map_err(|e| anyhow!("connecting to the database: {e}"))
+    tls::connect_blocking(url)
 }
 
 /// Applies pending migrations. An advisory lock serialises portals that start at the same time

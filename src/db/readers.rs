@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use diesel::QueryResult;
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use tokio::sync::Semaphore;
 
 use super::DbPool;
@@ -66,7 +66,7 @@ impl Readers {
             return Ok(Rc::clone(conn));
         }
         let conn = Rc::new(
-            AsyncPgConnection::establish(url)
+            crate::db::tls::connect(url)
                 .await
                 .map_err(|e| unavailable(e.to_string()))?,
         );

@@ -27,10 +27,20 @@ pub const BATCH_ITEMS_PER_LOOKUP: usize = 100;
 /// Largest request body under `/api` (a full batch is about 100 KB).
 const BODY_LIMIT: usize = 256 * 1024;
 
+/// Every API answer is data, never a page: a browser that opens one saves it instead of
+/// rendering it (ASVS 14.4.2).
+fn as_attachment() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new().add((
+        header::CONTENT_DISPOSITION,
+        "attachment; filename=\"api.json\"",
+    ))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/openapi.json", web::get().to(openapi))
         .service(
             web::scope("/api/v1")
+                .wrap(as_attachment())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(BODY_LIMIT)
@@ -72,7 +82,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(super::integration::routes)
                 .default_service(web::to(no_such_endpoint)),
         )
-        .service(web::scope("/api").default_service(web::to(no_such_endpoint)));
+        .service(
+            web::scope("/api")
+                .wrap(as_attachment())
+                .default_service(web::to(no_such_endpoint)),
+        );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -884,7 +898,14 @@ impl utoipa::Modify for BearerScheme {
 
 /// `GET /api/openapi.json`.
 async fn openapi() -> HttpResponse {
-    cors(HttpResponse::Ok().json(ApiDoc::openapi()))
+    cors(
+        HttpResponse::Ok()
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"openapi.json\"",
+            ))
+            .json(ApiDoc::openapi()),
+    )
 }
 
 #[cfg(test)]

@@ -129,13 +129,12 @@ impl AppState {
     /// A diesel connection of its own for bulk work (a recall launch), outside the pool, its
     /// backend at the bulk priority (`db::priority`); closed when dropped.
     pub async fn bulk_connection(&self) -> Result<diesel_async::AsyncPgConnection, AppError> {
-        use diesel_async::AsyncConnection;
         let url = self.config.database_url.as_deref().ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!(
                 "the database URL is not known to the web app"
             ))
         })?;
-        let mut conn = diesel_async::AsyncPgConnection::establish(url)
+        let mut conn = crate::db::tls::connect(url)
             .await
             .map_err(|e| AppError::Unavailable(format!("connecting to the database: {e}")))?;
         crate::db::priority::lower_diesel_backend(&mut conn).await;

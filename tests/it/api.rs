@@ -22,6 +22,15 @@ async fn get(app: &TestApp, path: &str) -> (u16, Value, reqwest::header::HeaderM
         .unwrap_or_default();
     let text = r.text().await.unwrap();
     assert!(ct.starts_with("application/json"), "{path}: {ct}: {text}");
+    // Data, never a page: a browser that opens it saves it.
+    let disposition = headers
+        .get("content-disposition")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        disposition.starts_with("attachment; filename=\"") && disposition.ends_with(".json\""),
+        "{path}: {disposition:?}"
+    );
     (status, serde_json::from_str(&text).unwrap(), headers)
 }
 

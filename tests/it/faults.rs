@@ -14,7 +14,7 @@ use crate::helpers::*;
 
 /// A PostgreSQL cluster of the test's own (stopping the suite's would fail every other test),
 /// migrated and seeded like the suite's template.
-fn own_cluster() -> (Cluster, Scratch) {
+pub(crate) fn own_cluster() -> (Cluster, Scratch) {
     // Named like the suite's throwaway cluster, so a killed run's directory is swept away.
     let base = if std::path::Path::new("/dev/shm").is_dir() {
         std::path::PathBuf::from("/dev/shm")
@@ -46,10 +46,10 @@ fn own_cluster() -> (Cluster, Scratch) {
 }
 
 /// A directory removed when dropped.
-struct Scratch(std::path::PathBuf);
+pub(crate) struct Scratch(std::path::PathBuf);
 
 impl Scratch {
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.0
     }
 }
@@ -206,15 +206,15 @@ async fn a_database_restart_under_load_gives_quick_503s_and_service_is_back_with
 }
 
 /// A `recall-portal` process on the test's database (its own HTTP port), as production runs it.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     /// Everything it has logged so far (the log goes to stdout).
     log: Arc<std::sync::Mutex<String>>,
 }
 
 impl Serve {
-    fn start(db_url: &str, extra: &[(&str, &str)]) -> Serve {
+    pub(crate) fn start(db_url: &str, extra: &[(&str, &str)]) -> Serve {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_recall-portal"));
         cmd.arg("serve")
             .env("PORTAL_BIND", "127.0.0.1:0")

@@ -31,5 +31,6 @@ mod sales;
 mod smtp;
 mod staff;
 mod stations;
+mod tls;
 mod tokens;
 mod warranty;
