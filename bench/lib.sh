@@ -48,10 +48,12 @@ chmod 755 "$BENCH_WORK" # PostgreSQL (user postgres) reads files COPY names from
 track() { _bench_pids+=("$1"); }
 
 # start_portal PORT [portal flags…]: the portal on BENCH_DATA, in the background, with no
-# per-address lookup limit (the load generator is one address) and logs in $BENCH_WORK/portal.log.
+# per-address lookup limit (the load generator is one address), the demo admin signing in with
+# its password alone (the recall benchmark launches through the admin pages), and logs in
+# $BENCH_WORK/portal.log.
 start_portal() {
   local port=$1; shift
-  PORTAL_LOOKUP_RATE_PER_MINUTE=0 RUST_LOG=${RUST_LOG:-warn} "$bin" --data-dir "$BENCH_DATA" \
+  PORTAL_LOOKUP_RATE_PER_MINUTE=0 PORTAL_REQUIRE_2FA=off RUST_LOG=${RUST_LOG:-warn} "$bin" --data-dir "$BENCH_DATA" \
     --bind "127.0.0.1:$port" "$@" > "$BENCH_WORK/portal.log" 2>&1 &
   PORTAL_PID=$!
   track "$PORTAL_PID"

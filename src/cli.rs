@@ -117,6 +117,13 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Turn two-step sign-in off for an account whose phone is lost: its owner sets it up
+    /// again at the next sign-in (when the role needs it) or from the account page.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// The database the portal uses: an external server (`DATABASE_URL`) or its own cluster.
@@ -297,6 +304,15 @@ pub fn run() -> Result<()> {
             let db = Database::open(&cli.config)?;
             db::run_migrations(&db.url)?;
             let result = runtime()?.block_on(create_admin(&db.url, &email));
+            let stopped = db.stop();
+            result.and(stopped)
+        }
+        Command::Admin {
+            command: AdminCommand::Reset2fa { email },
+        } => {
+            let db = Database::open(&cli.config)?;
+            db::run_migrations(&db.url)?;
+            let result = runtime()?.block_on(reset_second_factor(&db.url, &email));
             let stopped = db.stop();
             result.and(stopped)
         }
@@ -499,6 +515,33 @@ pub fn generated_password() -> String {
         .map(|c| c.iter().collect::<String>())
         .collect::<Vec<_>>()
         .join("-")
+}
+
+async fn reset_second_factor(url: &str, email: &str) -> Result<()> {
+    let parsed =
+        crate::domain::account::Email::parse(email).map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+    let mut conn = crate::db::tls::connect(url).await?;
+    let account = crate::db::accounts::Account::find_by_email(&mut conn, &parsed)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account has the address {email}"))?;
+    if !crate::db::second_factor::forget(&mut conn, account.id).await? {
+        println!("{email} had no two-step sign-in: nothing to reset.");
+        return Ok(());
+    }
+    // Whoever is signed in now signs in again (and sets it up again where the role needs it).
+    crate::db::accounts::SessionRow::delete_for_account(&mut conn, account.id).await?;
+    crate::db::accounts::AuditEntry::record(
+        &mut conn,
+        crate::db::accounts::AuditEvent {
+            event: "mfa_reset",
+            subject_id: Some(account.id),
+            detail: Some("command line"),
+            ..Default::default()
+        },
+    )
+    .await?;
+    println!("Two-step sign-in of {email} is off; it is set up again from /account/2fa.");
+    Ok(())
 }
 
 async fn create_admin(url: &str, email: &str) -> Result<()> {

@@ -94,6 +94,12 @@ pub struct Config {
     #[arg(long, env = "PORTAL_COOKIE_SECURE", default_value = "auto")]
     pub cookie_secure: CookieSecure,
 
+    /// Who must type a code from an authenticator app after the password: `admin` (admins),
+    /// `staff` (staff and admins) or `off`. Until they set one up, their areas send them to
+    /// `/account/2fa`.
+    #[arg(long, env = "PORTAL_REQUIRE_2FA", default_value = "admin")]
+    pub require_2fa: SecondFactorPolicy,
+
     /// A session ends after this many minutes without a request.
     #[arg(long, env = "PORTAL_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u32,
@@ -161,6 +167,25 @@ pub enum CookieSecure {
     Auto,
     True,
     False,
+}
+
+/// Whose accounts need two-step sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecondFactorPolicy {
+    Off,
+    Staff,
+    Admin,
+}
+
+impl SecondFactorPolicy {
+    pub fn requires(self, role: crate::domain::account::Role) -> bool {
+        use crate::domain::account::Role;
+        match self {
+            SecondFactorPolicy::Off => false,
+            SecondFactorPolicy::Staff => matches!(role, Role::Staff | Role::Admin),
+            SecondFactorPolicy::Admin => role == Role::Admin,
+        }
+    }
 }
 
 impl Config {

@@ -263,6 +263,7 @@ impl Account {
         diesel::delete(account_tokens::table.filter(account_tokens::account_id.eq(id)))
             .execute(conn)
             .await?;
+        super::second_factor::forget(conn, id).await?;
         // The security log keeps what happened, not the address.
         diesel::update(
             audit_log::table.filter(audit_log::subject_id.eq(id).or(audit_log::actor_id.eq(id))),
@@ -353,10 +354,16 @@ impl SessionRow {
             .map(|_| ())
     }
 
+    /// Ends every session of an account, and every sign-in of it still waiting for its code
+    /// (those sessions are anonymous until the code comes).
     pub async fn delete_for_account(
         conn: &mut AsyncPgConnection,
         account_id: i64,
     ) -> QueryResult<usize> {
+        diesel::sql_query("DELETE FROM session_second_factor WHERE account_id = $1")
+            .bind::<diesel::sql_types::BigInt, _>(account_id)
+            .execute(conn)
+            .await?;
         diesel::delete(sessions::table.filter(sessions::account_id.eq(account_id)))
             .execute(conn)
             .await

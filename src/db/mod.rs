@@ -26,6 +26,7 @@ pub mod reminders;
 pub mod retention;
 pub mod sales;
 pub mod schema;
+pub mod second_factor;
 pub mod seed;
 pub mod stations;
 pub mod stock;

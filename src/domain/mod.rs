@@ -17,6 +17,7 @@ pub mod recall;
 pub mod sales;
 pub mod serial;
 pub mod serial_format;
+pub mod totp;
 pub mod warranty;
 
 pub use gtin::Gtin;

@@ -175,6 +175,8 @@ fn notice_text(code: Option<&str>) -> Option<String> {
             "verification-sent" => "We sent you a new confirmation link.",
             "deleted" => "Your account is deleted.",
             "invite-accepted" => "Your password is set. Sign in to continue.",
+            "code-expired" => "The sign-in code was not typed in time. Sign in again.",
+            "locked" => "Too many wrong codes: the account is locked for a while. Try again later.",
             _ => return None,
         }
         .to_owned(),
@@ -206,7 +208,7 @@ fn with_next(path: &str, next: Option<&str>) -> String {
     }
 }
 
-fn ip(req: &HttpRequest, state: &AppState) -> Option<String> {
+pub(super) fn ip(req: &HttpRequest, state: &AppState) -> Option<String> {
     state.limiter.client_ip(req).map(|i| i.to_string())
 }
 
@@ -329,6 +331,31 @@ async fn login(
                     Some(message.into()),
                 ),
             ))
+        }
+        Some(a)
+            if password_ok && !a.is_locked(now) && {
+                let mut conn = state.pool.get().await?;
+                crate::db::second_factor::Totp::of(&mut conn, a.id)
+                    .await?
+                    .is_some()
+            } =>
+        {
+            // The password is right; the code comes next, on a new anonymous session that
+            // remembers whose code it waits for (and nothing else) for a few minutes.
+            let mut conn = state.pool.get().await?;
+            SessionRow::delete(&mut conn, &session.token_hash).await?;
+            drop(conn);
+            let waiting = Session::start(&req, None).await?;
+            let mut conn = state.pool.get().await?;
+            crate::db::second_factor::Pending::start(
+                &mut conn,
+                &waiting.token_hash,
+                a.id,
+                crate::db::second_factor::Purpose::SignIn,
+                None,
+            )
+            .await?;
+            Ok(see_other(&with_next("/login/code", next.as_deref())))
         }
         Some(a)
             if password_ok && !a.is_locked(now) && {
@@ -1095,7 +1122,7 @@ async fn settings_page(user: SignedIn, q: web::Query<NoticeQuery>) -> HttpRespon
 
 /// Checks the current password for a sensitive change. Limited per IP like sign-in, and a wrong
 /// password counts towards the account's lockout, so a stolen session cannot guess it.
-async fn current_password_ok(
+pub(super) async fn current_password_ok(
     req: &HttpRequest,
     state: &AppState,
     account: &Account,
@@ -1120,7 +1147,7 @@ async fn current_password_ok(
 }
 
 /// The signed-in user behind a posted form (a form posted after sign-out goes to sign in).
-fn form_user<T>(f: &CsrfForm<T>) -> Result<SignedIn, AppError> {
+pub(super) fn form_user<T>(f: &CsrfForm<T>) -> Result<SignedIn, AppError> {
     match &f.session.account {
         Some(a) => Ok(SignedIn {
             session: f.session.clone(),

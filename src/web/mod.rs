@@ -28,6 +28,7 @@ pub mod register;
 pub mod request_id;
 pub mod resolver;
 pub mod sales;
+pub mod second_factor;
 pub mod session;
 pub mod staff;
 pub mod stations;
@@ -359,6 +360,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     api::routes(cfg);
     public::routes(cfg);
     account::routes(cfg);
+    second_factor::routes(cfg);
     register::routes(cfg);
     claims::routes(cfg);
     recalls::routes(cfg);

@@ -284,10 +284,32 @@ pub async fn require_role(
                 )),
             )
         }
-        Some(_) => next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body),
+        Some(a) => {
+            // A role that needs two-step sign-in opens only once it is set up.
+            if let Some(state) = req.app_data::<web::Data<AppState>>()
+                && state.config.require_2fa.requires(a.role())
+            {
+                let set_up = match state.pool.get().await {
+                    Ok(mut conn) => crate::db::second_factor::Totp::of(&mut conn, a.id)
+                        .await
+                        .map(|t| t.is_some())
+                        .map_err(AppError::from),
+                    Err(e) => Err(AppError::from(e)),
+                };
+                match set_up {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Ok(req
+                            .into_response(super::see_other("/account/2fa?required=1"))
+                            .map_into_right_body());
+                    }
+                    Err(e) => return refuse(req, e),
+                }
+            }
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
     }
 }
 

@@ -145,6 +145,7 @@ const PUBLIC: &[&str] = &[
 ];
 const CUSTOMER: &[&str] = &[
     "/account",
+    "/account/2fa",
     "/account/verify",
     "/account/email/confirm?token=expired-or-wrong",
     "/account/products",
@@ -193,7 +194,7 @@ const ADMIN: &[&str] = &[
     "/admin/labels",
 ];
 /// Audited on the way: the page that shows a new token's secret once, right after the form.
-const AUDITED_IN_A_FLOW: &[&str] = &["/admin/tokens/{id}/created"];
+const AUDITED_IN_A_FLOW: &[&str] = &["/admin/tokens/{id}/created", "/login/code"];
 /// GET routes that are not pages, with what they are.
 const NOT_PAGES: &[(&str, &str)] = &[
     ("/account/products/{id}/proof", "the proof of purchase file"),
@@ -370,6 +371,12 @@ async fn every_page_type_passes_axe_at_phone_and_desktop_sizes() {
         .await;
     assert_eq!(status, 303);
     let other = user(&app, "a11y-other@example.com", "customer").await;
+    // An account with two-step sign-in, whose sign-in stops at the code page.
+    app.create_user("a11y-2fa@example.com", USER_PW, "customer");
+    app.sql(
+        "INSERT INTO account_totp (account_id, secret) SELECT id, decode(repeat('ab', 20), 'hex') \
+         FROM accounts WHERE email = 'a11y-2fa@example.com'",
+    );
     let pending = crate::claims::registered(&app, &other, "SN1705").await;
     let (_, imports, _) = app.get_with(&admin, "/admin/imports").await;
     let upload = reqwest::multipart::Form::new()
@@ -479,6 +486,30 @@ async fn every_page_type_passes_axe_at_phone_and_desktop_sizes() {
                     for v in audit_here(&client, &axe, &url).await? {
                         found.push(format!("[{size}] {v}"));
                     }
+                }
+                if who.is_none() {
+                    // The code after the password, reached the only way it can be.
+                    client.goto(&format!("{}/login", app.address)).await?;
+                    client
+                        .find(Locator::Id("email"))
+                        .await?
+                        .send_keys("a11y-2fa@example.com")
+                        .await?;
+                    client
+                        .find(Locator::Id("password"))
+                        .await?
+                        .send_keys(USER_PW)
+                        .await?;
+                    client
+                        .find(Locator::Css("form button[type=submit]"))
+                        .await?
+                        .click()
+                        .await?;
+                    wait_for_address(&client, "/login/code").await?;
+                    for v in audit_here(&client, &axe, "/login/code").await? {
+                        found.push(format!("[{size}] {v}"));
+                    }
+                    client.delete_all_cookies().await?;
                 }
                 if *who == Some("a11y-admin@example.com") {
                     // A new token's page, reached the only way it can be: by making one.

@@ -191,6 +191,8 @@ pub fn test_config() -> Config {
     ));
     config.outbox_retry_base_ms = 200;
     config.auth_rate_per_minute = 1000;
+    // Tests sign admins in with a password alone; tests/it/second_factor.rs turns it on.
+    config.require_2fa = recall_portal::config::SecondFactorPolicy::Off;
     config
 }
 

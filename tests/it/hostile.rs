@@ -22,6 +22,11 @@ const FORM_POSTS: &[(&str, bool)] = &[
     ("/account/sessions/revoke", false),
     ("/account/delete", false),
     ("/invite/accept", false),
+    // second_factor.rs
+    ("/account/2fa/start", false),
+    ("/account/2fa/enable", false),
+    ("/account/2fa/disable", false),
+    ("/login/code", false),
     // register.rs
     ("/register", true),
     ("/register/finish", false),

@@ -28,6 +28,7 @@ mod reminders;
 mod resolver;
 mod retention;
 mod sales;
+mod second_factor;
 mod smtp;
 mod staff;
 mod stations;

@@ -58,6 +58,11 @@ impl Modules {
 
 /// A QR code (error correction level M) carrying `data`, usually a Digital Link URL.
 pub fn qr_svg(data: &str) -> Result<String, CodeError> {
+    qr_svg_named(data, "QR code: the product's web link")
+}
+
+/// The same, with `label` as what a screen reader says of it.
+pub fn qr_svg_named(data: &str, label: &str) -> Result<String, CodeError> {
     let code =
         QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M).map_err(CodeError::Qr)?;
     let modules = Modules {
@@ -68,7 +73,7 @@ pub fn qr_svg(data: &str) -> Result<String, CodeError> {
             .map(|c| c == Color::Dark)
             .collect(),
     };
-    Ok(modules.svg(QR_QUIET, "qr", "QR code: the product's web link"))
+    Ok(modules.svg(QR_QUIET, "qr", label))
 }
 
 /// A square GS1 DataMatrix: FNC1 first, then `element_string` (fields separated by GS, which the

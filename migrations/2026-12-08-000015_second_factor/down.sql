@@ -1,0 +1,2 @@
+DROP TABLE session_second_factor;
+DROP TABLE account_totp;
