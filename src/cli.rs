@@ -312,7 +312,8 @@ pub fn run() -> Result<()> {
         } => {
             let db = Database::open(&cli.config)?;
             db::run_migrations(&db.url)?;
-            let result = runtime()?.block_on(reset_second_factor(&db.url, &email));
+            let result =
+                runtime()?.block_on(reset_second_factor(&db.url, &email, &cli.config.base_url()));
             let stopped = db.stop();
             result.and(stopped)
         }
@@ -492,7 +493,9 @@ async fn worker(config: &Config, url: &str) -> Result<()> {
         mailer.describe()
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let chores = crate::jobs::reminders::Schedule::new(config.base_url()).run(pool.clone());
+    let chores =
+        crate::jobs::reminders::Schedule::new(config.base_url(), config.audit_retention_days)
+            .run(pool.clone());
     tokio::select! {
         _ = crate::jobs::outbox::run(pool, mailer, crate::web::worker_settings(config)) => {}
         _ = chores => {}
@@ -517,29 +520,44 @@ pub fn generated_password() -> String {
         .join("-")
 }
 
-async fn reset_second_factor(url: &str, email: &str) -> Result<()> {
+async fn reset_second_factor(url: &str, email: &str, base: &str) -> Result<()> {
     let parsed =
         crate::domain::account::Email::parse(email).map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
     let mut conn = crate::db::tls::connect(url).await?;
     let account = crate::db::accounts::Account::find_by_email(&mut conn, &parsed)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no account has the address {email}"))?;
-    if !crate::db::second_factor::forget(&mut conn, account.id).await? {
+    let reset = {
+        use diesel_async::AsyncConnection;
+        conn.transaction::<_, anyhow::Error, _>(async |conn| {
+            if !crate::db::second_factor::forget(conn, account.id).await? {
+                return Ok(false);
+            }
+            // Whoever is signed in signs in again (and sets it up again where the role needs it).
+            crate::db::accounts::SessionRow::delete_for_account(conn, account.id).await?;
+            crate::db::outbox::OutboxMail::enqueue(
+                conn,
+                &crate::mail::messages::second_factor_changed(base, &account.email, None)?,
+            )
+            .await?;
+            crate::db::accounts::AuditEntry::record(
+                conn,
+                crate::db::accounts::AuditEvent {
+                    event: "mfa_reset",
+                    subject_id: Some(account.id),
+                    detail: Some("command line"),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok(true)
+        })
+        .await?
+    };
+    if !reset {
         println!("{email} had no two-step sign-in: nothing to reset.");
         return Ok(());
     }
-    // Whoever is signed in now signs in again (and sets it up again where the role needs it).
-    crate::db::accounts::SessionRow::delete_for_account(&mut conn, account.id).await?;
-    crate::db::accounts::AuditEntry::record(
-        &mut conn,
-        crate::db::accounts::AuditEvent {
-            event: "mfa_reset",
-            subject_id: Some(account.id),
-            detail: Some("command line"),
-            ..Default::default()
-        },
-    )
-    .await?;
     println!("Two-step sign-in of {email} is off; it is set up again from /account/2fa.");
     Ok(())
 }

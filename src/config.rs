@@ -100,6 +100,11 @@ pub struct Config {
     #[arg(long, env = "PORTAL_REQUIRE_2FA", default_value = "admin")]
     pub require_2fa: SecondFactorPolicy,
 
+    /// Security-log entries (with their IP addresses) are kept this many days; 0 keeps them
+    /// for ever.
+    #[arg(long, env = "PORTAL_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: u32,
+
     /// A session ends after this many minutes without a request.
     #[arg(long, env = "PORTAL_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u32,

@@ -542,6 +542,16 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// Forgets entries older than `days` (their IP addresses and typed emails with them).
+    pub async fn purge_older_than(conn: &mut AsyncPgConnection, days: u32) -> QueryResult<usize> {
+        diesel::sql_query(
+            "DELETE FROM audit_log WHERE occurred_at < now() - make_interval(days => $1)",
+        )
+        .bind::<diesel::sql_types::Integer, _>(i32::try_from(days).unwrap_or(i32::MAX))
+        .execute(conn)
+        .await
+    }
+
     pub async fn record(conn: &mut AsyncPgConnection, e: AuditEvent<'_>) -> QueryResult<()> {
         diesel::insert_into(audit_log::table)
             .values((

@@ -49,6 +49,15 @@ pub async fn run_once(pool: &DbPool, base_url: &str, today: NaiveDate) -> Result
     Ok(sent)
 }
 
+/// Forgets security-log entries older than `days` (0: keeps them all).
+pub async fn purge_audit_log(pool: &DbPool, days: u32) -> Result<usize> {
+    if days == 0 {
+        return Ok(0);
+    }
+    let mut conn = pool.get().await?;
+    Ok(crate::db::accounts::AuditEntry::purge_older_than(&mut conn, days).await?)
+}
+
 /// Erases the safety contacts kept after account deletion whose retention ended before `today`.
 pub async fn purge_retained_contacts(pool: &DbPool, today: NaiveDate) -> Result<usize> {
     let mut conn = pool.get().await?;
@@ -64,13 +73,16 @@ pub async fn second_notices(pool: &DbPool) -> Result<i64> {
 /// Runs the chores when [`EVERY`] has passed since the last run (the first call runs them).
 pub struct Schedule {
     base_url: String,
+    /// Security-log retention in days (0: for ever).
+    audit_days: u32,
     last: Option<Instant>,
 }
 
 impl Schedule {
-    pub fn new(base_url: String) -> Self {
+    pub fn new(base_url: String, audit_days: u32) -> Self {
         Schedule {
             base_url,
+            audit_days,
             last: None,
         }
     }
@@ -92,6 +104,11 @@ impl Schedule {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "retained safety contacts erased after their retention"),
             Err(e) => tracing::warn!(error = format!("{e:#}"), "retention purge failed"),
+        }
+        match purge_audit_log(pool, self.audit_days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "security-log entries past their retention forgotten"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "security-log purge failed"),
         }
         match second_notices(pool).await {
             Ok(0) => {}

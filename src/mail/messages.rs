@@ -67,6 +67,32 @@ pub fn password_changed(base_url: &str, to: &str) -> anyhow::Result<Mail> {
     .into_mail("password_changed", to, "Your password was changed")
 }
 
+/// Two-step sign-in was switched on (`on`) or off (`Some(false)`), or reset by an
+/// administrator (`None`).
+pub fn second_factor_changed(base_url: &str, to: &str, on: Option<bool>) -> anyhow::Result<Mail> {
+    let (what, subject) = match on {
+        Some(true) => (
+            "Two-step sign-in was just switched on for your account: from now on a code from your authenticator app is asked after your password, and every other device was signed out.",
+            "Two-step sign-in is on",
+        ),
+        Some(false) => (
+            "Two-step sign-in was just switched off for your account: your password alone signs in again.",
+            "Two-step sign-in is off",
+        ),
+        None => (
+            "An administrator reset the two-step sign-in of your account (a lost phone, for example), and every device was signed out. Set it up again from your account page.",
+            "Your two-step sign-in was reset",
+        ),
+    };
+    Message {
+        greeting: "Hello,".into(),
+        paragraphs: vec![what.into()],
+        action: None,
+        after: vec![format!("If this was not you, reset your password now at {base_url}/password/forgot and contact support.")],
+    }
+    .into_mail("second_factor_changed", to, subject)
+}
+
 pub fn confirm_new_email(base_url: &str, to: &str, token: &str) -> anyhow::Result<Mail> {
     Message {
         greeting: "Hello,".into(),

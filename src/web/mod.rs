@@ -534,7 +534,10 @@ impl Application {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(CATALOGUE_REFRESH);
-            let mut registrations = crate::jobs::reminders::Schedule::new(state.config.base_url());
+            let mut registrations = crate::jobs::reminders::Schedule::new(
+                state.config.base_url(),
+                state.config.audit_retention_days,
+            );
             let mut last_tidy = None;
             loop {
                 tick.tick().await;

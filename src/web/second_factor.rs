@@ -6,15 +6,18 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
+use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
 use super::account::{Field, FormPage, current_password_ok, form_user, safe_next};
 use super::session::{CsrfForm, Session, SignedIn};
 use super::{AppError, AppState, render, see_other};
 use crate::db::accounts::{Account, AuditEntry, AuditEvent, SessionRow};
+use crate::db::outbox::OutboxMail;
 use crate::db::second_factor::{Pending, Purpose, Totp};
 use crate::domain::account::Role;
 use crate::domain::totp;
+use crate::mail::messages;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account/2fa", web::get().to(page))
@@ -207,29 +210,43 @@ async fn enable(
         )
         .await;
     };
+    let (base, ip) = (state.config.base_url(), super::account::ip(&req, &state));
+    let (token, account) = (user.session.token_hash.clone(), user.account.clone());
     let mut conn = state.pool.get().await?;
-    if !Totp::enable(&mut conn, user.account.id, &secret, step).await? {
-        Pending::clear(&mut conn, &user.session.token_hash).await?;
-        drop(conn);
+    // One transaction: the secret, the end of the other sessions, the mail and the audit entry.
+    let enabled = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            Pending::clear(conn, &token).await?;
+            if !Totp::enable(conn, account.id, &secret, step).await? {
+                return Ok(false);
+            }
+            // Sessions signed in with the password alone end: from now on each has shown a
+            // code, or is this one, which just did (it gets a new id below).
+            SessionRow::delete_for_account(conn, account.id).await?;
+            OutboxMail::enqueue(
+                conn,
+                &messages::second_factor_changed(&base, &account.email, Some(true))?,
+            )
+            .await?;
+            AuditEntry::record(
+                conn,
+                AuditEvent {
+                    event: "mfa_enabled",
+                    actor_id: Some(account.id),
+                    subject_id: Some(account.id),
+                    ip: ip.as_deref(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok(true)
+        })
+        .await?;
+    drop(conn);
+    if !enabled {
         let error = "Two-step sign-in is already on for your account (set up elsewhere). To use another phone, turn it off first with a code from the first one.".to_owned();
         return setup_page(&state, &user, None, false, (None, None, Some(error))).await;
     }
-    Pending::clear(&mut conn, &user.session.token_hash).await?;
-    // Sessions signed in with the password alone end: from now on each has shown a code, or
-    // is this one, which just did (it gets a new id).
-    SessionRow::delete_for_account(&mut conn, user.account.id).await?;
-    AuditEntry::record(
-        &mut conn,
-        AuditEvent {
-            event: "mfa_enabled",
-            actor_id: Some(user.account.id),
-            subject_id: Some(user.account.id),
-            ip: super::account::ip(&req, &state).as_deref(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    drop(conn);
     Session::start(&req, Some(user.account)).await?;
     Ok(see_other("/account/2fa?notice=on"))
 }
@@ -277,17 +294,28 @@ async fn disable(
         )
         .await;
     }
-    Totp::disable(&mut conn, user.account.id).await?;
-    AuditEntry::record(
-        &mut conn,
-        AuditEvent {
-            event: "mfa_disabled",
-            actor_id: Some(user.account.id),
-            subject_id: Some(user.account.id),
-            ip: super::account::ip(&req, &state).as_deref(),
-            ..Default::default()
-        },
-    )
+    let (base, ip) = (state.config.base_url(), super::account::ip(&req, &state));
+    let account = user.account.clone();
+    conn.transaction::<_, AppError, _>(async |conn| {
+        Totp::disable(conn, account.id).await?;
+        OutboxMail::enqueue(
+            conn,
+            &messages::second_factor_changed(&base, &account.email, Some(false))?,
+        )
+        .await?;
+        AuditEntry::record(
+            conn,
+            AuditEvent {
+                event: "mfa_disabled",
+                actor_id: Some(account.id),
+                subject_id: Some(account.id),
+                ip: ip.as_deref(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(())
+    })
     .await?;
     Ok(see_other("/account/2fa?notice=off"))
 }

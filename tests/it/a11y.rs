@@ -511,6 +511,20 @@ async fn every_page_type_passes_axe_at_phone_and_desktop_sizes() {
                     }
                     client.delete_all_cookies().await?;
                 }
+                if *who == Some("a11y-customer@example.com") {
+                    // Two-step sign-in being set up: the QR code and the key to type.
+                    client.goto(&format!("{}/account/2fa", app.address)).await?;
+                    client
+                        .find(Locator::Css("form[action='/account/2fa/start'] button"))
+                        .await?
+                        .click()
+                        .await?;
+                    wait_for_address(&client, "#setup").await?;
+                    client.find(Locator::Css("code.key")).await?;
+                    for v in audit_here(&client, &axe, "/account/2fa (setting up)").await? {
+                        found.push(format!("[{size}] {v}"));
+                    }
+                }
                 if *who == Some("a11y-admin@example.com") {
                     // A new token's page, reached the only way it can be: by making one.
                     client

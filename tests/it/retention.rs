@@ -337,3 +337,37 @@ async fn a_deleted_accounts_registrations_keep_only_the_flagged_safety_contact_u
         0
     );
 }
+
+#[tokio::test]
+async fn the_hourly_chores_forget_security_log_entries_past_their_retention() {
+    // The app's own chores keep everything (0), so only the runs below decide.
+    let app = spawn_app_with(|c| c.audit_retention_days = 0).await;
+    app.sql(
+        "INSERT INTO audit_log (occurred_at, event, email, ip) VALUES \
+         (now() - interval '400 days', 'login_failure', 'old@example.com', '192.0.2.1'), \
+         (now() - interval '366 days', 'login_failure', 'old@example.com', '192.0.2.2'), \
+         (now() - interval '364 days', 'login_failure', 'kept@example.com', '192.0.2.3'), \
+         (now() - interval '1 day', 'login_success', 'kept@example.com', '192.0.2.4')",
+    );
+    let pool = db::build_pool(&app.db_url, 2).unwrap();
+    let count = |email: &str| {
+        app.scalar(&format!(
+            "SELECT count(*) AS v FROM audit_log WHERE email = '{email}'"
+        ))
+    };
+    // 0 keeps everything.
+    recall_portal::jobs::reminders::Schedule::new(app.address.clone(), 0)
+        .run_if_due(&pool)
+        .await;
+    assert_eq!(
+        (count("old@example.com"), count("kept@example.com")),
+        (2, 2)
+    );
+    recall_portal::jobs::reminders::Schedule::new(app.address.clone(), 365)
+        .run_if_due(&pool)
+        .await;
+    assert_eq!(
+        (count("old@example.com"), count("kept@example.com")),
+        (0, 2)
+    );
+}

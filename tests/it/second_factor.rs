@@ -172,6 +172,14 @@ async fn an_admin_sets_it_up_before_the_area_opens_then_signs_in_with_each_code_
         app.scalar("SELECT count(*) AS v FROM audit_log WHERE event = 'mfa_enabled'"),
         1
     );
+    // The owner is told, in the same transaction as the change.
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) AS v FROM outbox WHERE kind = 'second_factor_changed' \
+             AND to_address = 'boss@example.com' AND subject = 'Two-step sign-in is on'"
+        ),
+        1
+    );
     // The admin's role keeps it on (the page offers no form; a forged one is refused too).
     let (_, page, _) = app.get_with(&admin, "/account/2fa").await;
     assert!(!page.contains("/account/2fa/disable"), "{page}");
@@ -267,6 +275,12 @@ async fn an_admin_sets_it_up_before_the_area_opens_then_signs_in_with_each_code_
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(app.scalar("SELECT count(*) AS v FROM account_totp"), 0);
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) AS v FROM outbox WHERE subject = 'Your two-step sign-in was reset'"
+        ),
+        1
+    );
     // Whoever was signed in signs in again.
     let (status, _, _) = app.get_with(&c, "/account").await;
     assert_eq!(status, 303);
@@ -315,6 +329,10 @@ async fn a_customer_may_turn_it_on_and_off_with_a_code_and_the_password() {
     assert_eq!(
         (status, location.as_deref()),
         (303, Some("/account/2fa?notice=off"))
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) AS v FROM outbox WHERE subject = 'Two-step sign-in is off'"),
+        1
     );
     let (_, location) = password_step(&app, "ann@example.com").await;
     assert_eq!(location, "/account");
