@@ -200,6 +200,15 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     (local && n.len() <= 500).then(|| n.to_owned())
 }
 
+/// Where a sign-in without a return path lands: the person's own area.
+pub(super) fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "/admin",
+        Role::Staff => "/staff",
+        Role::Customer => "/account",
+    }
+}
+
 /// `path` with `?next=` when there is a return path.
 fn with_next(path: &str, next: Option<&str>) -> String {
     match next {
@@ -381,13 +390,9 @@ async fn login(
                 )
                 .await?;
             }
-            let default = match a.role() {
-                Role::Admin => "/admin",
-                Role::Staff => "/staff",
-                Role::Customer => "/account",
-            };
+            let home = home_of(a.role());
             Session::start(&req, Some(a)).await?;
-            Ok(see_other(next.as_deref().unwrap_or(default)))
+            Ok(see_other(next.as_deref().unwrap_or(home)))
         }
         found => {
             let mut conn = state.pool.get().await?;

@@ -15,7 +15,6 @@ use super::{AppError, AppState, render, see_other};
 use crate::db::accounts::{Account, AuditEntry, AuditEvent, SessionRow};
 use crate::db::outbox::OutboxMail;
 use crate::db::second_factor::{Pending, Purpose, Totp};
-use crate::domain::account::Role;
 use crate::domain::totp;
 use crate::mail::messages;
 
@@ -223,22 +222,7 @@ async fn enable(
             // Sessions signed in with the password alone end: from now on each has shown a
             // code, or is this one, which just did (it gets a new id below).
             SessionRow::delete_for_account(conn, account.id).await?;
-            OutboxMail::enqueue(
-                conn,
-                &messages::second_factor_changed(&base, &account.email, Some(true))?,
-            )
-            .await?;
-            AuditEntry::record(
-                conn,
-                AuditEvent {
-                    event: "mfa_enabled",
-                    actor_id: Some(account.id),
-                    subject_id: Some(account.id),
-                    ip: ip.as_deref(),
-                    ..Default::default()
-                },
-            )
-            .await?;
+            tell_and_record(conn, &base, &account, ip.as_deref(), true).await?;
             Ok(true)
         })
         .await?;
@@ -249,6 +233,34 @@ async fn enable(
     }
     Session::start(&req, Some(user.account)).await?;
     Ok(see_other("/account/2fa?notice=on"))
+}
+
+/// The owner's mail and the audit entry for switching two-step sign-in `on` or off, inside the
+/// change's transaction.
+async fn tell_and_record(
+    conn: &mut diesel_async::AsyncPgConnection,
+    base: &str,
+    account: &Account,
+    ip: Option<&str>,
+    on: bool,
+) -> Result<(), AppError> {
+    OutboxMail::enqueue(
+        conn,
+        &messages::second_factor_changed(base, &account.email, Some(on))?,
+    )
+    .await?;
+    AuditEntry::record(
+        conn,
+        AuditEvent {
+            event: if on { "mfa_enabled" } else { "mfa_disabled" },
+            actor_id: Some(account.id),
+            subject_id: Some(account.id),
+            ip,
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 async fn disable(
@@ -298,23 +310,7 @@ async fn disable(
     let account = user.account.clone();
     conn.transaction::<_, AppError, _>(async |conn| {
         Totp::disable(conn, account.id).await?;
-        OutboxMail::enqueue(
-            conn,
-            &messages::second_factor_changed(&base, &account.email, Some(false))?,
-        )
-        .await?;
-        AuditEntry::record(
-            conn,
-            AuditEvent {
-                event: "mfa_disabled",
-                actor_id: Some(account.id),
-                subject_id: Some(account.id),
-                ip: ip.as_deref(),
-                ..Default::default()
-            },
-        )
-        .await?;
-        Ok(())
+        tell_and_record(conn, &base, &account, ip.as_deref(), false).await
     })
     .await?;
     Ok(see_other("/account/2fa?notice=off"))
@@ -421,13 +417,9 @@ async fn code(
         )
         .await?;
         drop(conn);
-        let default = match account.role() {
-            Role::Admin => "/admin",
-            Role::Staff => "/staff",
-            Role::Customer => "/account",
-        };
+        let home = super::account::home_of(account.role());
         Session::start(&req, Some(account)).await?;
-        return Ok(see_other(next.as_deref().unwrap_or(default)));
+        return Ok(see_other(next.as_deref().unwrap_or(home)));
     }
     // A wrong code counts like a wrong password: five lock the account for a while, so the
     // million codes cannot be tried.

@@ -410,31 +410,7 @@ async fn every_page_type_passes_axe_at_phone_and_desktop_sizes() {
         .await;
     assert_eq!(status, 303);
     let count = count.unwrap();
-    let visitor = app.browser();
-    let (status, _, finish) = app
-        .submit_multipart(
-            &visitor,
-            "/register?gtin=09506000134352&serial=SN1711",
-            "/register",
-            &[
-                ("serial", "SN1711"),
-                ("gtin", "09506000134352"),
-                ("purchased_on", "2026-10-01"),
-                ("place_of_purchase", "Corner Shop"),
-            ],
-            &[],
-        )
-        .await;
-    assert_eq!(status, 303);
-    let finish = finish.unwrap();
-    let draft = finish
-        .split("draft=")
-        .nth(1)
-        .or_else(|| finish.split("draft%3D").nth(1))
-        .unwrap()
-        .chars()
-        .take(43)
-        .collect::<String>();
+    let draft = crate::ownership::typed_draft(&app).await;
     let fill = |t: &str| {
         t.replace("{reg}", &reg.to_string())
             .replace("{unclaimed}", &unclaimed.to_string())
@@ -489,22 +465,7 @@ async fn every_page_type_passes_axe_at_phone_and_desktop_sizes() {
                 }
                 if who.is_none() {
                     // The code after the password, reached the only way it can be.
-                    client.goto(&format!("{}/login", app.address)).await?;
-                    client
-                        .find(Locator::Id("email"))
-                        .await?
-                        .send_keys("a11y-2fa@example.com")
-                        .await?;
-                    client
-                        .find(Locator::Id("password"))
-                        .await?
-                        .send_keys(USER_PW)
-                        .await?;
-                    client
-                        .find(Locator::Css("form button[type=submit]"))
-                        .await?
-                        .click()
-                        .await?;
+                    sign_in(&client, &app, "a11y-2fa@example.com").await?;
                     wait_for_address(&client, "/login/code").await?;
                     for v in audit_here(&client, &axe, "/login/code").await? {
                         found.push(format!("[{size}] {v}"));

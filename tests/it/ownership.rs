@@ -295,7 +295,7 @@ async fn station_with_scan(app: &TestApp, c: &reqwest::Client, reference: &str) 
 }
 
 /// A registration typed by a visitor who has not signed in yet: its token.
-async fn typed_draft(app: &TestApp) -> String {
+pub(crate) async fn typed_draft(app: &TestApp) -> String {
     let visitor = app.browser();
     let (status, body, location) = app
         .submit_multipart(
